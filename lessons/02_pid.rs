@@ -1,0 +1,91 @@
+//! # Lesson 02: PID 1 in a PID namespace
+//!
+//! **What you will learn.** `clone(CLONE_NEWPID)` starts the child in a
+//! new PID namespace, where it is PID 1. The host still sees it under its
+//! host PID: one process, two numbers. You will also see what does *not*
+//! change yet: `ps` reads `/proc`, and no `/proc` for the new namespace is
+//! mounted, so it shows nothing. And PID 1 is special: the kernel does not
+//! deliver it signals it has no handler for, and orphans are re-parented to
+//! it, so it must reap them.
+//!
+//! **Run it.**
+//!
+//! ```text
+//! sudo target/debug/02-pid                          # the demo
+//! sudo target/debug/02-pid -- sh -c 'echo $$'       # prints 1
+//! sudo target/debug/02-pid -- sh                    # a shell as PID 1
+//! ```
+//!
+//! **Look for.** `NSpid` lists two PIDs for the child; the PID namespaces
+//! differ; inside, `$$` is 1, `ps` lists nothing, and `kill -TERM $$`
+//! does not kill the shell.
+//!
+//! **Next.** Lesson 03 adds a mount namespace, a fresh `/proc`, and
+//! `pivot_root`, which finally closes the chroot escape.
+
+use clap::Parser;
+use nslab::{chroot, demo, lesson, pid, process, rootfs};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Lesson 02: run a command as PID 1 of a new PID namespace, chrooted.
+///
+/// Everything lesson 01 does, but the child is cloned with CLONE_NEWPID.
+/// Before letting the child run, the lesson shows it from the host: its
+/// two PIDs and the two PID namespaces. Without a command, the demo shows
+/// PID 1 from inside, what `ps` and `/proc` show, and PID 1's signal rule.
+#[derive(Debug, Parser)]
+#[command(
+    name = "02-pid",
+    version,
+    after_help = "Examples:\n  sudo 02-pid\n  sudo 02-pid -- sh -c 'echo $$'\n\nNext: 03-mount gives the child its own mount table and a fresh /proc."
+)]
+struct Args {
+    #[command(flatten)]
+    output: lesson::OutputArgs,
+
+    #[command(flatten)]
+    rootfs: lesson::RootfsArgs,
+
+    /// After the chroot, break out of it as in lesson 01 (a PID namespace does not stop that)
+    #[arg(long)]
+    escape: bool,
+
+    /// The command to run instead of the demo; put it after `--`
+    #[arg(last = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    lesson::main(args.output.quiet, || {
+        lesson::require_root(
+            "02-pid",
+            "creates a PID namespace, which needs CAP_SYS_ADMIN",
+        )?;
+        let rootfs = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
+        demo::show_host_view()?;
+        let demo_script = if args.escape {
+            demo::after_escape(&rootfs)
+        } else {
+            demo::LOOK_AROUND.to_string()
+        };
+        let command = demo::or_demo(args.command, &[&demo_script, demo::PID_ONE]);
+        let host_root = chroot::dir_id(Path::new("/"))?;
+        // ANCHOR: run
+        let mut child = process::spawn(pid::FLAG, || {
+            chroot::enter(&rootfs)?;
+            if args.escape {
+                chroot::escape(host_root, &rootfs.join(".nslab-escape"))?;
+            }
+            Ok(process::exec(&command)?)
+        })?;
+        // The child waits at its gate, so it is certainly alive to look at.
+        pid::show_from_host(child.pid())?;
+        child.release();
+        let exit = child.wait()?;
+        // ANCHOR_END: run
+        pid::explain_pid_one_duties();
+        Ok(lesson::finish(exit))
+    })
+}

@@ -1,0 +1,81 @@
+//! The built-in demonstrations: what a lesson runs when no command is given.
+//!
+//! Each demo is a small shell script run *inside* the container, next to
+//! what the lesson shows of the host from outside, with the same labels, so
+//! the two can be read side by side: what is the same, what changed.
+
+use crate::{narrate, pid};
+use std::fs;
+
+/// Looks around from inside: the shell's PID, the hostname, the PID
+/// namespace and the contents of `/`. Uses only `sh`, `uname`, `readlink`
+/// and `ls`, which both a host and the nslab rootfs have.
+pub const LOOK_AROUND: &str = r#"echo "inside: pid:            $$"
+echo "inside: hostname:       $(uname -n)"
+echo "inside: pid namespace:  $(readlink /proc/self/ns/pid 2>/dev/null || echo '(unknown: nothing is mounted on /proc)')"
+echo "inside: / holds:       " $(ls /)"#;
+
+/// Lesson 02: what `ps` and `/proc` show, and PID 1's special treatment.
+pub const PID_ONE: &str = r#"echo "inside: ps (reads /proc):"
+ps
+echo "inside: /proc holds:   " $(ls /proc) "(nothing: no procfs is mounted here yet)"
+echo "inside: kill -TERM \$\$  (PID 1 signals itself)"
+kill -TERM $$
+echo "inside: still alive: PID 1 gets no signal it has not installed a handler for""#;
+
+/// `sh -c SCRIPT` for the given script parts, joined by newlines.
+pub fn shell(parts: &[&str]) -> Vec<String> {
+    vec!["sh".to_string(), "-c".to_string(), parts.join("\n")]
+}
+
+/// The user's command when one was given after `--`, else the demo.
+pub fn or_demo(command: Vec<String>, demo: &[&str]) -> Vec<String> {
+    if command.is_empty() {
+        shell(demo)
+    } else {
+        command
+    }
+}
+
+/// Prints the host's side of [`LOOK_AROUND`], read by the lesson itself
+/// before it starts the child.
+pub fn show_host_view() -> Result<(), crate::Error> {
+    narrate::heading("The host, as the lesson sees it");
+    let hostname = nix::sys::utsname::uname().map(|u| u.nodename().to_string_lossy().into_owned());
+    narrate::observe("hostname", hostname.unwrap_or_default());
+    narrate::observe("pid namespace", pid::namespace_of(None, "pid")?);
+    narrate::observe("/ holds", root_listing("/"));
+    narrate::heading("The container");
+    Ok(())
+}
+
+/// The non-hidden names in `dir`, sorted bytewise as `ls` sorts them in the
+/// C locale, joined by spaces.
+pub fn root_listing(dir: &str) -> String {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.retain(|n| !n.starts_with('.'));
+    names.sort();
+    names.join(" ")
+}
+
+/// The demo after `--escape`: where did the escaped process end up?
+/// `rootfs` is the rootfs's path on the host.
+pub fn after_escape(rootfs: &std::path::Path) -> String {
+    let marker = rootfs.join(crate::rootfs::MARKER);
+    format!(
+        r#"echo "inside: cat /{inner}:"
+cat /{inner} 2>/dev/null || echo "  no such file: this / is not the rootfs any more"
+echo "inside: ls -d {outer}:"
+ls -d {outer} 2>/dev/null && echo "  the rootfs, seen from above: we are on the host's /" || echo "  not visible from here"
+"#,
+        inner = crate::rootfs::MARKER,
+        outer = marker.display()
+    )
+}

@@ -1,0 +1,168 @@
+//! Narration: the teaching voice of every lesson.
+//!
+//! Each kernel interaction a lesson makes is printed *as it happens*, in the
+//! form of the system call a reader would look up in the man pages:
+//!
+//! ```text
+//! → clone(CLONE_NEWPID | SIGCHLD)
+//! → chroot("/var/lib/nslab/rootfs")
+//! → execve("/bin/sh", ["sh", "-c", "echo $$"])
+//! ```
+//!
+//! The functions that perform those calls (in the facility modules) print
+//! their line here and then make the call, in the same function, so the
+//! narration cannot describe something that did not run.
+//!
+//! Narration goes to standard output, so that it interleaves in the right
+//! order with what the contained command prints there. Colour follows the
+//! usual conventions: none under `NO_COLOR`, none when standard output is
+//! not a terminal. `--quiet` silences narration completely; the command's
+//! own output and any error are still printed.
+
+use colored::Colorize;
+use std::fmt::Display;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Decides, once per process, whether narration is printed and coloured.
+///
+/// Call it first thing in `main`. `quiet` comes from `--quiet`.
+pub fn init(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+    // `colored` honours NO_COLOR and CLICOLOR by itself, but not whether
+    // stdout is a terminal: a pipe or a file should get plain text.
+    if !std::io::stdout().is_terminal() {
+        colored::control::set_override(false);
+    }
+}
+
+/// True when `--quiet` was given.
+pub fn is_quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
+fn emit(line: impl Display) {
+    if is_quiet() {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    // Narration is best effort: a closed stdout must not abort the lesson.
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// A system call (or other kernel interaction), printed just before it is made.
+///
+/// `call` is written the way the man page spells it, e.g.
+/// `pivot_root(".", ".old-root")`.
+pub fn syscall(call: impl Display) {
+    emit(format!(
+        "{} {}",
+        "→".cyan().bold(),
+        call.to_string().cyan().bold()
+    ));
+}
+
+/// A file-system step done with ordinary file operations (mkdir, copy, write).
+pub fn file_op(op: impl Display) {
+    emit(format!("{} {}", "→".blue(), op.to_string().blue()));
+}
+
+/// An explanation of why the step before or after matters.
+pub fn explain(text: impl Display) {
+    for line in text.to_string().lines() {
+        emit(format!("  {}", line.dimmed()));
+    }
+}
+
+/// A section heading: what the lesson is about to do.
+pub fn heading(text: impl Display) {
+    emit("");
+    emit(format!("{}", format!("== {text} ==").bold()));
+}
+
+/// Something observed from the host, outside the container, as
+/// `  host: LABEL:  value`, aligned with the demos' `inside: LABEL:` lines.
+pub fn observe(label: impl Display, value: impl Display) {
+    let label = format!("host: {label}:");
+    emit(format!("  {} {}", format!("{label:<22}").yellow(), value));
+}
+
+/// A step that worked out as the lesson expected.
+pub fn success(text: impl Display) {
+    emit(format!(
+        "{} {}",
+        "✓".green().bold(),
+        text.to_string().green()
+    ));
+}
+
+/// Something the learner should notice because it went wrong on purpose.
+pub fn warning(text: impl Display) {
+    emit(format!(
+        "{} {}",
+        "!".yellow().bold(),
+        text.to_string().yellow()
+    ));
+}
+
+/// Joins flag names the way the man pages write them: `A | B | C`.
+pub fn flags(names: &[&str]) -> String {
+    if names.is_empty() {
+        "0".to_string()
+    } else {
+        names.join(" | ")
+    }
+}
+
+/// Formats an argument vector as `["sh", "-c", "echo $$"]`.
+///
+/// A multi-line argument (a demo script) is shown as `<N-line script>`:
+/// the script itself is in the lesson's source, and pasting it into every
+/// `execve` line would bury the call under it.
+pub fn argv(args: &[String]) -> String {
+    let quoted: Vec<String> = args
+        .iter()
+        .map(|a| match a.lines().count() {
+            n if n > 1 => format!("<{n}-line script>"),
+            _ => format!("{a:?}"),
+        })
+        .collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_are_joined_like_the_man_pages() {
+        assert_eq!(
+            flags(&["CLONE_NEWPID", "SIGCHLD"]),
+            "CLONE_NEWPID | SIGCHLD"
+        );
+        assert_eq!(flags(&[]), "0");
+    }
+
+    #[test]
+    fn scripts_are_abbreviated() {
+        let args = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            "echo a\necho b".to_string(),
+        ];
+        assert_eq!(argv(&args), r#"["sh", "-c", <2-line script>]"#);
+    }
+
+    #[test]
+    fn argv_is_quoted() {
+        let args = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            "echo \"$$\"".to_string(),
+        ];
+        assert_eq!(argv(&args), r#"["sh", "-c", "echo \"$$\""]"#);
+    }
+}

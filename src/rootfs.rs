@@ -1,0 +1,568 @@
+//! The default root filesystem, assembled offline from what the host has.
+//!
+//! A container needs a directory tree to use as its `/`. Real runtimes get it
+//! from an image; a workshop on bad Wi-Fi cannot download one, so nslab
+//! builds a small one on first use from the host itself:
+//!
+//! - from a **static busybox** when the host has one (Debian/Ubuntu package
+//!   `busybox-static`): one binary that is `sh`, `ls`, `ps`, `mount`… and
+//!   needs no shared libraries;
+//! - otherwise from **host binaries plus the shared libraries they need**,
+//!   as listed by the ELF program header (`PT_INTERP`) and the dynamic
+//!   loader's `--list` mode (what `ldd` does).
+//!
+//! The tree is built in a temporary directory next to its final place and
+//! renamed into place in one step, so a crash or a concurrent run never
+//! leaves a half-built rootfs behind. The same host gives the same tree,
+//! byte for byte, every time.
+
+use crate::narrate;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where nslab keeps its state (the default rootfs, later images) unless
+/// `--state-dir` or `NSLAB_STATE_DIR` says otherwise.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/nslab";
+
+/// A file every nslab rootfs has; lessons read it to show which `/` they see.
+pub const MARKER: &str = "etc/nslab-release";
+
+/// Where to look for a static busybox, in order.
+pub const BUSYBOX_CANDIDATES: &[&str] = &[
+    "/bin/busybox",
+    "/usr/bin/busybox",
+    "/sbin/busybox",
+    "/usr/sbin/busybox",
+];
+
+/// Host programs copied into the rootfs when there is no busybox: enough for
+/// every lesson's demo and for an interactive shell.
+pub const HOST_PROGRAMS: &[&str] = &[
+    "sh", "ls", "cat", "echo", "ps", "mount", "umount", "uname", "hostname", "readlink", "mkdir",
+    "rmdir", "rm", "sleep", "id", "env", "grep", "head", "tr", "true", "false", "kill", "stat",
+    "ipcs", "wc",
+];
+
+const HOST_PROGRAM_DIRS: &[&str] = &["/usr/bin", "/bin", "/usr/sbin", "/sbin"];
+
+/// What can go wrong while finding or building a rootfs.
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    /// Neither a busybox nor a usable host shell was found.
+    #[error("found neither a static busybox nor a host /bin/sh to build a rootfs from")]
+    NoSource,
+    /// `--rootfs DIR` names something that is not a usable rootfs.
+    #[error("{} is not a usable rootfs: {reason}", path.display())]
+    NotARootfs {
+        /// The directory given.
+        path: PathBuf,
+        /// What is missing.
+        reason: String,
+    },
+    /// Creating the state directory failed.
+    #[error("failed to create the state directory {}", path.display())]
+    CreateStateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A file-system step while building failed.
+    #[error("failed to {step} {}", path.display())]
+    Build {
+        /// What was being done: "copy", "create directory", …
+        step: &'static str,
+        /// The path it was done to.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Reading a binary's ELF headers failed.
+    #[error("failed to read the ELF headers of {}", path.display())]
+    ReadElf {
+        /// The binary.
+        path: PathBuf,
+        /// What the parser said.
+        #[source]
+        source: goblin::error::Error,
+    },
+    /// Asking the dynamic loader for a binary's libraries failed.
+    #[error("the dynamic loader {} could not list the libraries of {}", loader.display(), binary.display())]
+    ListLibraries {
+        /// The loader (`PT_INTERP`).
+        loader: PathBuf,
+        /// The binary.
+        binary: PathBuf,
+        /// What it printed on stderr, or why it did not run.
+        reason: String,
+    },
+    /// Moving the finished tree into place failed.
+    #[error("failed to move the finished rootfs into place at {}", path.display())]
+    Publish {
+        /// The final path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Where the files of a rootfs come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A busybox binary; every applet becomes a symlink to it.
+    Busybox(PathBuf),
+    /// Host programs, copied with the shared libraries they need.
+    HostPrograms(Vec<PathBuf>),
+}
+
+impl Source {
+    /// A one-line description for narration and for `nslab doctor`.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Busybox(path) => format!("busybox from {}", path.display()),
+            Source::HostPrograms(programs) => format!(
+                "{} host programs and their shared libraries",
+                programs.len()
+            ),
+        }
+    }
+}
+
+/// Picks the best source this host offers: busybox first, host programs next.
+pub fn detect_source() -> Result<Source, RootfsError> {
+    if let Some(busybox) = BUSYBOX_CANDIDATES
+        .iter()
+        .map(Path::new)
+        .find(|p| p.is_file())
+    {
+        return Ok(Source::Busybox(busybox.to_path_buf()));
+    }
+    host_programs_source()
+}
+
+/// The host-programs source: every program of [`HOST_PROGRAMS`] that this host has.
+pub fn host_programs_source() -> Result<Source, RootfsError> {
+    let found: Vec<PathBuf> = HOST_PROGRAMS
+        .iter()
+        .filter_map(|name| {
+            HOST_PROGRAM_DIRS
+                .iter()
+                .map(|dir| Path::new(dir).join(name))
+                .find(|p| p.is_file())
+        })
+        .collect();
+    if !found.iter().any(|p| p.ends_with("sh")) {
+        return Err(RootfsError::NoSource);
+    }
+    Ok(Source::HostPrograms(found))
+}
+
+/// Checks that `dir` looks like a root filesystem a lesson can run in.
+pub fn check_rootfs(dir: &Path) -> Result<(), RootfsError> {
+    let not = |reason: &str| RootfsError::NotARootfs {
+        path: dir.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    if !dir.is_dir() {
+        return Err(not("no such directory"));
+    }
+    // symlink_metadata: in a rootfs /bin/sh is often a symlink whose target
+    // only resolves *inside* the rootfs, so do not follow it from outside.
+    if fs::symlink_metadata(dir.join("bin/sh")).is_err() {
+        return Err(not("it has no /bin/sh"));
+    }
+    Ok(())
+}
+
+/// The rootfs a lesson should use: `--rootfs DIR` if given (checked), or the
+/// default one under `state_dir`, built on first use.
+// ANCHOR: prepare
+pub fn prepare(state_dir: &Path, explicit: Option<&Path>) -> Result<PathBuf, RootfsError> {
+    if let Some(dir) = explicit {
+        check_rootfs(dir)?;
+        return absolute(dir);
+    }
+    let target = state_dir.join("rootfs");
+    if target.join(MARKER).is_file() {
+        return Ok(target);
+    }
+    let source = detect_source()?;
+    narrate::heading(format!(
+        "First run: building the default rootfs at {}",
+        target.display()
+    ));
+    narrate::explain(format!(
+        "No download: it is assembled from {} on this host.\nThe next runs reuse it.",
+        source.describe()
+    ));
+    fs::create_dir_all(state_dir).map_err(|source| RootfsError::CreateStateDir {
+        path: state_dir.into(),
+        source,
+    })?;
+    build_into_place(&source, &target)?;
+    narrate::success(format!("rootfs ready at {}", target.display()));
+    Ok(target)
+}
+// ANCHOR_END: prepare
+
+fn absolute(dir: &Path) -> Result<PathBuf, RootfsError> {
+    fs::canonicalize(dir).map_err(|source| RootfsError::Build {
+        step: "resolve",
+        path: dir.into(),
+        source,
+    })
+}
+
+/// Builds the tree in a temporary sibling of `target`, then renames it into
+/// place. If another run finished first, its tree is kept and ours dropped.
+pub fn build_into_place(source: &Source, target: &Path) -> Result<(), RootfsError> {
+    let staging = target.with_file_name(format!(
+        ".{}.building-{}",
+        target
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("rootfs"),
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&staging);
+    let built = build(source, &staging);
+    if let Err(error) = built {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(error);
+    }
+    narrate::file_op(format!(
+        "rename({:?}, {:?})",
+        staging.display().to_string(),
+        target.display().to_string()
+    ));
+    match fs::rename(&staging, target) {
+        Ok(()) => Ok(()),
+        // ENOTEMPTY/EEXIST: a concurrent run published first; use theirs.
+        Err(_) if target.join(MARKER).is_file() => {
+            let _ = fs::remove_dir_all(&staging);
+            Ok(())
+        }
+        Err(source) => {
+            let _ = fs::remove_dir_all(&staging);
+            Err(RootfsError::Publish {
+                path: target.into(),
+                source,
+            })
+        }
+    }
+}
+
+/// The directories every rootfs has, with their modes.
+const SKELETON: &[(&str, u32)] = &[
+    ("bin", 0o755),
+    ("dev", 0o755),
+    ("etc", 0o755),
+    ("home", 0o755),
+    ("lib", 0o755),
+    ("mnt", 0o755),
+    ("proc", 0o555),
+    ("root", 0o700),
+    ("run", 0o755),
+    ("sbin", 0o755),
+    ("sys", 0o555),
+    ("tmp", 0o1777),
+    ("usr", 0o755),
+    ("usr/bin", 0o755),
+    ("usr/sbin", 0o755),
+    ("var", 0o755),
+];
+
+/// Builds a rootfs from `source` into `dest` (which must not exist yet).
+pub fn build(source: &Source, dest: &Path) -> Result<(), RootfsError> {
+    mkdir(dest, 0o755)?;
+    for (dir, mode) in SKELETON {
+        mkdir(&dest.join(dir), *mode)?;
+    }
+    narrate::file_op(format!(
+        "mkdir {}/{{bin,dev,etc,proc,sys,tmp,…}}",
+        dest.display()
+    ));
+    match source {
+        Source::Busybox(busybox) => install_busybox(busybox, dest)?,
+        Source::HostPrograms(programs) => {
+            for program in programs {
+                install_with_libraries(program, dest)?;
+            }
+        }
+    }
+    write_etc(dest, source)
+}
+
+fn install_busybox(busybox: &Path, dest: &Path) -> Result<(), RootfsError> {
+    // Even a "static" busybox is checked: Debian's plain `busybox` package
+    // is dynamically linked and would need its libraries too.
+    install_with_libraries(busybox, dest)?;
+    narrate::file_op(format!(
+        "{} --list-full   # one symlink per applet",
+        busybox.display()
+    ));
+    let listing = Command::new(busybox)
+        .arg("--list-full")
+        .output()
+        .map_err(|source| RootfsError::Build {
+            step: "run",
+            path: busybox.into(),
+            source,
+        })?;
+    let mut applets: Vec<String> = String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    // Sorted so that the tree does not depend on busybox's listing order.
+    applets.sort();
+    applets.dedup();
+    for applet in &applets {
+        let link = dest.join(applet);
+        if link.exists() || link.symlink_metadata().is_ok() {
+            continue;
+        }
+        if let Some(parent) = link.parent() {
+            fs::create_dir_all(parent).map_err(|source| RootfsError::Build {
+                step: "create directory",
+                path: parent.into(),
+                source,
+            })?;
+        }
+        symlink("/bin/busybox", &link).map_err(|source| RootfsError::Build {
+            step: "symlink",
+            path: link,
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Copies `program` to the same path under `dest`, with its ELF interpreter
+/// and every shared library the dynamic loader says it needs.
+fn install_with_libraries(program: &Path, dest: &Path) -> Result<(), RootfsError> {
+    let real = fs::canonicalize(program).map_err(|source| RootfsError::Build {
+        step: "resolve",
+        path: program.into(),
+        source,
+    })?;
+    // A program called `busybox` always lands at /bin/busybox, where the
+    // applet symlinks point; others keep their host path (resolved, so that
+    // /bin -> usr/bin symlinks on usr-merged hosts do not matter).
+    let inside = if program.file_name().is_some_and(|n| n == "busybox") {
+        PathBuf::from("/bin/busybox")
+    } else {
+        Path::new("/bin").join(program.file_name().unwrap_or_default())
+    };
+    copy_file(
+        &real,
+        &dest.join(inside.strip_prefix("/").unwrap_or(&inside)),
+    )?;
+    for library in needed_libraries(&real)? {
+        let target = dest.join(library.strip_prefix("/").unwrap_or(&library));
+        if !target.exists() {
+            copy_file(&library, &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// The ELF interpreter (`PT_INTERP`) of `binary`, or `None` for a static one.
+pub fn interpreter(binary: &Path) -> Result<Option<PathBuf>, RootfsError> {
+    let bytes = fs::read(binary).map_err(|source| RootfsError::Build {
+        step: "read",
+        path: binary.into(),
+        source,
+    })?;
+    let elf = goblin::elf::Elf::parse(&bytes).map_err(|source| RootfsError::ReadElf {
+        path: binary.into(),
+        source,
+    })?;
+    Ok(elf.interpreter.map(PathBuf::from))
+}
+
+/// Every file a dynamically linked `binary` needs at run time (its loader
+/// and its libraries, resolved to real files), sorted; empty when static.
+pub fn needed_libraries(binary: &Path) -> Result<Vec<PathBuf>, RootfsError> {
+    let Some(loader) = interpreter(binary)? else {
+        return Ok(Vec::new());
+    };
+    narrate::file_op(format!(
+        "{} --list {}   # which libraries?",
+        loader.display(),
+        binary.display()
+    ));
+    let failed = |reason: String| RootfsError::ListLibraries {
+        loader: loader.clone(),
+        binary: binary.into(),
+        reason,
+    };
+    let output = Command::new(&loader)
+        .arg("--list")
+        .arg(binary)
+        .output()
+        .map_err(|e| failed(e.to_string()))?;
+    if !output.status.success() {
+        return Err(failed(
+            String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        ));
+    }
+    let mut files = parse_loader_list(&String::from_utf8_lossy(&output.stdout));
+    files.push(loader.clone());
+    let mut resolved = Vec::new();
+    for file in files {
+        // Keep the path the loader looks for *and* what it points to: the
+        // link name is what DT_NEEDED asks for, the target holds the bytes.
+        resolved.push(file.clone());
+        if let Ok(real) = fs::canonicalize(&file) {
+            resolved.push(real);
+        }
+    }
+    resolved.sort();
+    resolved.dedup();
+    Ok(resolved)
+}
+
+/// Parses the output of `ld.so --list` (the same format `ldd` prints):
+///
+/// ```text
+///         linux-vdso.so.1 (0x00007ffc...)
+///         libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f...)
+///         /lib64/ld-linux-x86-64.so.2 (0x00007f...)
+/// ```
+///
+/// Returns the absolute paths; the vDSO (provided by the kernel) has none.
+pub fn parse_loader_list(output: &str) -> Vec<PathBuf> {
+    output
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            let path = match line.split_once("=>") {
+                Some((_, right)) => right.trim(),
+                None => line,
+            };
+            let path = path.split_whitespace().next()?;
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect()
+}
+
+fn write_etc(dest: &Path, source: &Source) -> Result<(), RootfsError> {
+    let files: [(&str, String, u32); 4] = [
+        (
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+                .into(),
+            0o644,
+        ),
+        ("etc/group", "root:x:0:\nnogroup:x:65534:\n".into(), 0o644),
+        ("etc/hostname", "nslab\n".into(), 0o644),
+        (
+            MARKER,
+            format!("nslab rootfs, built from {}\n", source.describe()),
+            0o644,
+        ),
+    ];
+    for (path, content, mode) in files {
+        let path = dest.join(path);
+        fs::write(&path, content).map_err(|source| RootfsError::Build {
+            step: "write",
+            path: path.clone(),
+            source,
+        })?;
+        set_mode(&path, mode)?;
+    }
+    narrate::file_op(format!(
+        "write {}/etc/{{passwd,group,hostname,nslab-release}}",
+        dest.display()
+    ));
+    Ok(())
+}
+
+fn mkdir(path: &Path, mode: u32) -> Result<(), RootfsError> {
+    fs::create_dir_all(path).map_err(|source| RootfsError::Build {
+        step: "create directory",
+        path: path.into(),
+        source,
+    })?;
+    // Set the mode explicitly: create_dir applies the caller's umask.
+    set_mode(path, mode)
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), RootfsError> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|source| {
+        RootfsError::Build {
+            step: "set the mode of",
+            path: path.into(),
+            source,
+        }
+    })
+}
+
+fn copy_file(from: &Path, to: &Path) -> Result<(), RootfsError> {
+    if let Some(parent) = to.parent() {
+        fs::create_dir_all(parent).map_err(|source| RootfsError::Build {
+            step: "create directory",
+            path: parent.into(),
+            source,
+        })?;
+    }
+    narrate::file_op(format!("copy {} -> {}", from.display(), to.display()));
+    fs::copy(from, to).map_err(|source| RootfsError::Build {
+        step: "copy",
+        path: from.into(),
+        source,
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loader_listing_is_parsed() {
+        let out = "\tlinux-vdso.so.1 (0x00007ffd)\n\
+                   \tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\
+                   \t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n";
+        assert_eq!(
+            parse_loader_list(out),
+            vec![
+                PathBuf::from("/lib/x86_64-linux-gnu/libc.so.6"),
+                PathBuf::from("/lib64/ld-linux-x86-64.so.2")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_directory_without_a_shell_is_not_a_rootfs() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = check_rootfs(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("has no /bin/sh"), "{err}");
+        let err = check_rootfs(&dir.path().join("missing")).unwrap_err();
+        assert!(err.to_string().contains("no such directory"), "{err}");
+    }
+
+    #[test]
+    fn host_shell_needs_its_loader() {
+        // /bin/sh on a glibc host is dynamically linked: the loader must be
+        // among what it needs. (A host with a static sh needs nothing.)
+        let sh = fs::canonicalize("/bin/sh").unwrap();
+        let libs = needed_libraries(&sh).unwrap();
+        if let Some(loader) = interpreter(&sh).unwrap() {
+            assert!(libs.contains(&loader), "{libs:?}");
+            assert!(
+                libs.iter().any(|l| l.to_string_lossy().contains("libc")),
+                "{libs:?}"
+            );
+        } else {
+            assert!(libs.is_empty());
+        }
+    }
+}
