@@ -10,9 +10,12 @@ use std::fs;
 /// Looks around from inside: the shell's PID, the hostname, the PID
 /// namespace and the contents of `/`. Uses only `sh`, `uname`, `readlink`
 /// and `ls`, which both a host and the nslab rootfs have.
+///
+/// The demos never write `2>/dev/null`: in a bare chroot `/dev` is an empty
+/// directory, and the redirection would create a regular file there.
 pub const LOOK_AROUND: &str = r#"echo "inside: pid:            $$"
 echo "inside: hostname:       $(uname -n)"
-echo "inside: pid namespace:  $(readlink /proc/self/ns/pid 2>/dev/null || echo '(unknown: nothing is mounted on /proc)')"
+echo "inside: pid namespace:  $([ -e /proc/self/ns/pid ] && readlink /proc/self/ns/pid || echo '(unknown: nothing is mounted on /proc)')"
 echo "inside: / holds:       " $(ls /)"#;
 
 /// Lesson 02: what `ps` and `/proc` show, and PID 1's special treatment.
@@ -71,9 +74,9 @@ pub fn after_escape(rootfs: &std::path::Path) -> String {
     let marker = rootfs.join(crate::rootfs::MARKER);
     format!(
         r#"echo "inside: cat /{inner}:"
-cat /{inner} 2>/dev/null || echo "  no such file: this / is not the rootfs any more"
+[ -e /{inner} ] && cat /{inner} || echo "  no such file: this / is not the rootfs any more"
 echo "inside: ls -d {outer}:"
-ls -d {outer} 2>/dev/null && echo "  the rootfs, seen from above: we are on the host's /" || echo "  not visible from here"
+[ -e {outer} ] && ls -d {outer} && echo "  the rootfs, seen from above: we are on the host's /" || echo "  not visible from here"
 "#,
         inner = crate::rootfs::MARKER,
         outer = marker.display()
