@@ -20,6 +20,8 @@
 //! [`lesson`] holds the command-line options and `main` every lesson shares,
 //! [`demo`] the built-in demonstrations, [`report`] prints errors with hints.
 
+#![warn(missing_docs)]
+
 pub mod chroot;
 pub mod demo;
 pub mod doctor;

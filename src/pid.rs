@@ -81,6 +81,18 @@ pub fn show_from_host(child: Pid) -> Result<(), PidError> {
 }
 // ANCHOR_END: observe
 
+/// Narrates the duties PID 1 has and what the runtime will owe it later.
+pub fn explain_pid_one_duties() {
+    narrate::heading("What PID 1 owes its namespace");
+    narrate::explain(
+        "- orphans are re-parented to PID 1, which must wait() for them or they stay zombies;\n\
+         - the kernel drops signals sent to PID 1 from inside its namespace unless it has a handler,\n\
+         \x20 so `kill -TERM 1` does nothing to a shell that did not trap TERM;\n\
+         - when PID 1 exits, the kernel kills every other process in the namespace.\n\
+         A shell makes a poor PID 1; the runtime will later run a small init in its place.",
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,16 +114,4 @@ mod tests {
         let pids = nspids(me).unwrap();
         assert_eq!(pids.first(), Some(&me.as_raw()));
     }
-}
-
-/// Narrates the duties PID 1 has and what the runtime will owe it later.
-pub fn explain_pid_one_duties() {
-    narrate::heading("What PID 1 owes its namespace");
-    narrate::explain(
-        "- orphans are re-parented to PID 1, which must wait() for them or they stay zombies;\n\
-         - the kernel drops signals sent to PID 1 from inside its namespace unless it has a handler,\n\
-         \x20 so `kill -TERM 1` does nothing to a shell that did not trap TERM;\n\
-         - when PID 1 exits, the kernel kills every other process in the namespace.\n\
-         A shell makes a poor PID 1; the runtime will later run a small init in its place.",
-    );
 }
