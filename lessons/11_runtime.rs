@@ -25,6 +25,12 @@ struct Args {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check which lessons this machine can run, and how to fix the rest
+    ///
+    /// Probes each kernel facility the lessons use (root, every namespace
+    /// kind, the user-namespace sysctls, overlayfs, cgroup v1/v2/hybrid and
+    /// its controllers, the rootfs source) by trying it, never by kernel
+    /// version. Exits 0 when every lesson can run here, 1 otherwise. Runs
+    /// without root too: it then says what it could not test.
     Doctor,
 }
 

@@ -1,9 +1,1885 @@
-//! `nslab doctor`: which lessons can run on this machine, and why not.
-//! (Placeholder while the probes are written.)
+//! `nslab doctor`: which lessons this machine can run, and how to fix the rest.
+//!
+//! Every lesson leans on a kernel facility, and workshop machines differ:
+//! one kernel was built without user namespaces, another distribution turns
+//! them off for unprivileged users, a third still mounts cgroups v1, a
+//! container forbids `unshare(2)` altogether. Instead of letting a lesson
+//! fail half-way, `nslab doctor` checks every facility up front and prints
+//!
+//! 1. the **machine facts**: running as root; each namespace kind (mnt, uts,
+//!    ipc, pid, net, user, cgroup); the sysctls that switch user namespaces
+//!    off; overlayfs; the cgroup layout (v1, v2 or hybrid) and its
+//!    controllers; where the default rootfs would come from. Each fact is
+//!    ✓ (works), ✗ (does not, with the fix) or ? (could not be tested);
+//! 2. the **verdict for each lesson**, from the facts that lesson needs
+//!    (see [`LESSONS`]).
+//!
+//! It exits with status 0 when every lesson can run, 1 otherwise.
+//!
+//! Two rules shape the code:
+//!
+//! - **Probe features, never compare kernel version numbers.** Distributions
+//!   backport features into old kernels and build new kernels without some,
+//!   so a version number proves nothing. A namespace is checked by creating
+//!   one, a file system by asking the kernel which ones it knows.
+//! - **Probing and interpreting are separate.** Each probe is a small
+//!   function that reads a file or makes one system call; what the result
+//!   *means* is decided by a pure function that takes the file's text or the
+//!   call's result. The pure functions are unit-tested with the files of
+//!   other machines (cgroup v1, v2, hybrid, user namespaces switched off),
+//!   without root and without those machines.
+//!
+//! The doctor is the diagnosis tool, so it runs without root too: it then
+//! says "not root", and never reports ✗ for something it merely could not
+//! test.
 
+use crate::rootfs::{self, RootfsError, Source};
+use colored::Colorize;
+use nix::errno::Errno;
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::statfs::{statfs, FsType, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, geteuid, ForkResult, Uid};
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Runs every probe, prints the report, and exits non-zero if a lesson cannot run.
+/// What can go wrong while probing. A failed probe does not stop the
+/// doctor: the fact it was probing is reported as "could not test", with
+/// this error as the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum DoctorError {
+    /// Reading a file under `/proc` or `/sys` failed.
+    #[error("failed to read {}", path.display())]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// statfs(2) on a directory failed.
+    #[error("failed to statfs {}", path.display())]
+    Statfs {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: Errno,
+    },
+    /// fork(2) for a probe child failed.
+    #[error("failed to fork a child to try {call}")]
+    Fork {
+        /// The call the child was going to try.
+        call: String,
+        /// The cause.
+        #[source]
+        source: Errno,
+    },
+    /// waitpid(2) for a probe child failed.
+    #[error("failed to wait for the child trying {call}")]
+    Wait {
+        /// The call the child was trying.
+        call: String,
+        /// The cause.
+        #[source]
+        source: Errno,
+    },
+    /// The probe child ended some other way than exiting.
+    #[error("the child trying {call} did not exit normally: {status:?}")]
+    ProbeChild {
+        /// The call the child was trying.
+        call: String,
+        /// How it ended.
+        status: WaitStatus,
+    },
+}
+
+// ---------------------------------------------------------------------------
+// Facts: what the doctor found out, one line of the report each.
+// ---------------------------------------------------------------------------
+
+/// Whether a fact about the machine is good news.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// It works (✓).
+    Ok,
+    /// It does not work, or is missing (✗).
+    Missing,
+    /// It could not be tested, e.g. without root (?). Never reported as ✗:
+    /// a diagnosis tool must not claim a problem it did not see.
+    Untested,
+}
+
+/// One line of the machine report: what was checked, what was found, and
+/// what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fact {
+    /// What was checked: "root", "pid namespace", "overlayfs", …
+    pub label: String,
+    /// Good news or not.
+    pub status: Status,
+    /// What was found, in a sentence.
+    pub detail: String,
+    /// What to do about it, when there is something to do.
+    pub fix: Option<String>,
+}
+
+impl Fact {
+    fn ok(label: impl Into<String>, detail: impl Into<String>) -> Fact {
+        Fact {
+            label: label.into(),
+            status: Status::Ok,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn missing(
+        label: impl Into<String>,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Fact {
+        Fact {
+            label: label.into(),
+            status: Status::Missing,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    fn untested(
+        label: impl Into<String>,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Fact {
+        Fact {
+            label: label.into(),
+            status: Status::Untested,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    /// The fact for a probe that itself failed: we do not know.
+    fn probe_failed(label: impl Into<String>, error: &DoctorError) -> Fact {
+        Fact::untested(
+            label,
+            format!("could not test: {}", error_chain(error)),
+            "see the error; `sudo nslab doctor` tests everything it can",
+        )
+    }
+}
+
+/// Formats an error and its causes on one line: `outer: inner: innermost`.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let _ = write!(text, ": {inner}");
+        cause = inner.source();
+    }
+    text
+}
+
+// ---------------------------------------------------------------------------
+// Root.
+// ---------------------------------------------------------------------------
+
+/// The root fact, from the effective user id.
+///
+/// Lessons check the effective uid, not capabilities, so the doctor does
+/// the same: creating most namespaces, mounting and writing cgroup files
+/// all need `CAP_SYS_ADMIN` in the initial user namespace, which in
+/// practice means root (capabilities(7)).
+pub fn interpret_root(euid: Uid) -> Fact {
+    if euid.is_root() {
+        Fact::ok("root", "running as root")
+    } else {
+        Fact::missing(
+            "root",
+            format!("not running as root (effective uid {euid})"),
+            "run it with sudo",
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Namespaces.
+// ---------------------------------------------------------------------------
+
+/// A kind of namespace (namespaces(7)), in the order the doctor reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Namespace {
+    /// Mount points (mount_namespaces(7)); lesson 03.
+    Mnt,
+    /// Hostname and NIS domain name (uts_namespaces(7)); lesson 04.
+    Uts,
+    /// System V IPC and POSIX message queues (ipc_namespaces(7)); lesson 05.
+    Ipc,
+    /// Process ids (pid_namespaces(7)); lesson 02.
+    Pid,
+    /// Network devices, addresses, routes, ports (network_namespaces(7)); lesson 06.
+    Net,
+    /// User and group ids, capabilities (user_namespaces(7)); lesson 07.
+    User,
+    /// The cgroup root a process sees (cgroup_namespaces(7)); the runtime.
+    Cgroup,
+}
+
+impl Namespace {
+    /// Every kind the doctor checks.
+    pub const ALL: [Namespace; 7] = [
+        Namespace::Mnt,
+        Namespace::Uts,
+        Namespace::Ipc,
+        Namespace::Pid,
+        Namespace::Net,
+        Namespace::User,
+        Namespace::Cgroup,
+    ];
+
+    /// The kind's name under `/proc/self/ns/` and in `/proc/sys/user/max_*`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Namespace::Mnt => "mnt",
+            Namespace::Uts => "uts",
+            Namespace::Ipc => "ipc",
+            Namespace::Pid => "pid",
+            Namespace::Net => "net",
+            Namespace::User => "user",
+            Namespace::Cgroup => "cgroup",
+        }
+    }
+
+    /// The unshare(2) / clone(2) flag that creates one.
+    pub fn flag(self) -> CloneFlags {
+        match self {
+            Namespace::Mnt => CloneFlags::CLONE_NEWNS,
+            Namespace::Uts => CloneFlags::CLONE_NEWUTS,
+            Namespace::Ipc => CloneFlags::CLONE_NEWIPC,
+            Namespace::Pid => CloneFlags::CLONE_NEWPID,
+            Namespace::Net => CloneFlags::CLONE_NEWNET,
+            Namespace::User => CloneFlags::CLONE_NEWUSER,
+            Namespace::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        }
+    }
+
+    /// The flag's name, as the man pages spell it.
+    pub fn flag_name(self) -> &'static str {
+        match self {
+            // The mount namespace was the first one (2002), when nobody
+            // expected others: hence NEWNS, not NEWMNT.
+            Namespace::Mnt => "CLONE_NEWNS",
+            Namespace::Uts => "CLONE_NEWUTS",
+            Namespace::Ipc => "CLONE_NEWIPC",
+            Namespace::Pid => "CLONE_NEWPID",
+            Namespace::Net => "CLONE_NEWNET",
+            Namespace::User => "CLONE_NEWUSER",
+            Namespace::Cgroup => "CLONE_NEWCGROUP",
+        }
+    }
+
+    /// The kernel build option that provides it. Mount namespaces have
+    /// none: they are always built in.
+    pub fn kernel_option(self) -> Option<&'static str> {
+        match self {
+            Namespace::Mnt => None,
+            Namespace::Uts => Some("CONFIG_UTS_NS"),
+            Namespace::Ipc => Some("CONFIG_IPC_NS"),
+            Namespace::Pid => Some("CONFIG_PID_NS"),
+            Namespace::Net => Some("CONFIG_NET_NS"),
+            Namespace::User => Some("CONFIG_USER_NS"),
+            Namespace::Cgroup => Some("CONFIG_CGROUPS"),
+        }
+    }
+
+    /// The label of its line in the report.
+    pub fn label(self) -> String {
+        format!("{} namespace", self.name())
+    }
+}
+
+/// How the doctor tried to create a namespace, and what the kernel said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// `unshare(flag)` in a child running as root.
+    AsRoot(Result<(), Errno>),
+    /// Without root: `unshare(CLONE_NEWUSER | flag)` in a child. Inside a
+    /// user namespace it owns, an unprivileged process holds every
+    /// capability, so the kernel lets it create the other kinds there
+    /// (user_namespaces(7)). For the user namespace itself, plain
+    /// `unshare(CLONE_NEWUSER)`.
+    Unprivileged(Result<(), Errno>),
+    /// Not tried: not root, and no user namespace to try it in.
+    NotTried,
+}
+
+/// The fact for one namespace kind.
+///
+/// `ns_link` is what `/proc/self/ns/<kind>` points to (`pid:[4026531836]`),
+/// or `None` when it does not exist; `attempt` is the result of trying to
+/// create one. Creating one is the stronger evidence: the file only tells
+/// that this kernel knows the kind.
+pub fn interpret_namespace(kind: Namespace, ns_link: Option<&str>, attempt: Attempt) -> Fact {
+    let label = kind.label();
+    let flag = kind.flag_name();
+    let here = match ns_link {
+        Some(link) => format!("this process is in {link}"),
+        None => format!(
+            "but /proc/self/ns/{} is missing: is /proc mounted?",
+            kind.name()
+        ),
+    };
+    let build_fix = match kind.kernel_option() {
+        Some(option) => format!("use a kernel built with {option}=y"),
+        None => "mount /proc: `sudo mount -t proc proc /proc`".to_string(),
+    };
+    let limit = format!("user.max_{}_namespaces", kind.name());
+    match attempt {
+        Attempt::AsRoot(Ok(())) => Fact::ok(label, format!("unshare({flag}) works; {here}")),
+        Attempt::Unprivileged(Ok(())) if kind == Namespace::User => {
+            Fact::ok(label, format!("unshare({flag}) works without root; {here}"))
+        }
+        Attempt::Unprivileged(Ok(())) => Fact::ok(
+            label,
+            format!("unshare(CLONE_NEWUSER | {flag}) works without root; {here}"),
+        ),
+        // Without the /proc/self/ns file, and without a successful unshare
+        // to prove otherwise, the kernel does not know this kind.
+        _ if ns_link.is_none() => Fact::missing(
+            label,
+            format!(
+                "/proc/self/ns/{} is missing: this kernel has no {} namespaces",
+                kind.name(),
+                kind.name()
+            ),
+            build_fix,
+        ),
+        // unshare(2): EINVAL "CLONE_NEW* was specified in flags, but the
+        // kernel was not configured with" the matching option.
+        Attempt::AsRoot(Err(Errno::EINVAL)) | Attempt::Unprivileged(Err(Errno::EINVAL)) => {
+            Fact::missing(
+                label,
+                format!("unshare({flag}) fails with EINVAL: this kernel was built without them"),
+                build_fix,
+            )
+        }
+        // unshare(2): ENOSPC when the per-user limit in /proc/sys/user/
+        // is reached; a limit of 0 switches the kind off (namespaces(7)).
+        Attempt::AsRoot(Err(Errno::ENOSPC)) | Attempt::Unprivileged(Err(Errno::ENOSPC)) => {
+            Fact::missing(
+                label,
+                format!("unshare({flag}) fails with ENOSPC: {limit} is 0 or used up"),
+                format!("raise the limit: `sudo sysctl -w {limit}=15000`"),
+            )
+        }
+        // Root was refused: not a missing feature but a policy above the
+        // namespace code, typically the seccomp filter of a container
+        // runtime, or a chroot (unshare(2): EPERM for CLONE_NEWUSER when
+        // "the caller is in a chroot environment").
+        Attempt::AsRoot(Err(errno)) => Fact::missing(
+            label,
+            format!("unshare({flag}) fails even for root: {}", errno_text(errno)),
+            "a seccomp filter, a security module or a chroot forbids it: \
+             run nslab on the host or in a VM, not inside a container",
+        ),
+        // An unprivileged process may be refused a user namespace by the
+        // sysctls the doctor reports below; root may still have it.
+        Attempt::Unprivileged(Err(errno)) if kind == Namespace::User => Fact::missing(
+            label,
+            format!("unshare({flag}) fails without root: {}", errno_text(errno)),
+            "allow unprivileged user namespaces (see the sysctls below), \
+             or run `sudo nslab doctor` to test it as root",
+        ),
+        // Refused inside a user namespace: that says nothing about what
+        // root may do, so it is not a ✗.
+        Attempt::Unprivileged(Err(errno)) => Fact::untested(
+            label,
+            format!(
+                "could not test without root: unshare(CLONE_NEWUSER | {flag}) fails: {}",
+                errno_text(errno)
+            ),
+            "run `sudo nslab doctor` to test it",
+        ),
+        Attempt::NotTried => Fact::untested(
+            label,
+            "could not test without root (and without a user namespace to test it in)",
+            "run `sudo nslab doctor` to test it",
+        ),
+    }
+}
+
+/// An errno the way the man pages write it: `EPERM (Operation not permitted)`.
+fn errno_text(errno: Errno) -> String {
+    format!("{errno:?} ({})", errno.desc())
+}
+
+/// Reads the `/proc/self/ns/<kind>` link; `None` when the kernel has no such file.
+fn probe_ns_link(kind: Namespace) -> Result<Option<String>, DoctorError> {
+    let path = Path::new("/proc/self/ns").join(kind.name());
+    match fs::read_link(&path) {
+        Ok(target) => Ok(Some(target.display().to_string())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(DoctorError::ReadFile { path, source }),
+    }
+}
+
+/// Tries `unshare(flags)` in a forked child, and returns what the kernel said.
+///
+/// Why a child: unshare(2) changes the *calling* process for good. The
+/// doctor must stay in the host's namespaces to probe the next kind, and
+/// unshare(CLONE_NEWUSER) is refused (EINVAL) in a multi-threaded process,
+/// while a freshly forked child always has exactly one thread.
+///
+/// The child reports the errno as its exit status (errno values fit in the
+/// 8 bits of an exit status).
+fn probe_unshare(flags: CloneFlags, call: &str) -> Result<Result<(), Errno>, DoctorError> {
+    // SAFETY: between fork and _exit the child only calls unshare(2) and
+    // _exit(2), both async-signal-safe (signal-safety(7)), and allocates
+    // nothing, so this is sound even if other threads held locks at the
+    // time of the fork.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            let code = match unshare(flags) {
+                Ok(()) => 0,
+                Err(errno) => errno as i32,
+            };
+            // _exit, not exit: the child must not run the parent's exit
+            // handlers or flush a copy of its buffered output.
+            // SAFETY: _exit(2) takes no pointers and never returns.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(ForkResult::Parent { child }) => match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, 0)) => Ok(Ok(())),
+            Ok(WaitStatus::Exited(_, code)) => Ok(Err(Errno::from_raw(code))),
+            Ok(status) => Err(DoctorError::ProbeChild {
+                call: call.to_string(),
+                status,
+            }),
+            Err(source) => Err(DoctorError::Wait {
+                call: call.to_string(),
+                source,
+            }),
+        },
+        Err(source) => Err(DoctorError::Fork {
+            call: call.to_string(),
+            source,
+        }),
+    }
+}
+
+/// Probes every namespace kind: the `/proc/self/ns` link, then creating one.
+fn probe_namespaces(is_root: bool) -> Vec<(Namespace, Fact)> {
+    // Without root, try a user namespace first: if it works, the other
+    // kinds can be tested inside one; if not, they cannot be tested at all.
+    let mut unprivileged_userns = (!is_root).then(|| {
+        probe_unshare(CloneFlags::CLONE_NEWUSER, "unshare(CLONE_NEWUSER)")
+            .map(Attempt::Unprivileged)
+    });
+    let userns_works = matches!(unprivileged_userns, Some(Ok(Attempt::Unprivileged(Ok(())))));
+
+    let mut facts = Vec::new();
+    for kind in Namespace::ALL {
+        let attempt = if is_root {
+            let call = format!("unshare({})", kind.flag_name());
+            probe_unshare(kind.flag(), &call).map(Attempt::AsRoot)
+        } else if kind == Namespace::User {
+            // Already tried above; `take` hands that result over.
+            unprivileged_userns.take().unwrap_or(Ok(Attempt::NotTried))
+        } else if userns_works {
+            let call = format!("unshare(CLONE_NEWUSER | {})", kind.flag_name());
+            probe_unshare(CloneFlags::CLONE_NEWUSER | kind.flag(), &call).map(Attempt::Unprivileged)
+        } else {
+            Ok(Attempt::NotTried)
+        };
+        let fact = match (probe_ns_link(kind), attempt) {
+            (Ok(link), Ok(attempt)) => interpret_namespace(kind, link.as_deref(), attempt),
+            (Err(e), _) | (_, Err(e)) => Fact::probe_failed(kind.label(), &e),
+        };
+        facts.push((kind, fact));
+    }
+    facts
+}
+
+// ---------------------------------------------------------------------------
+// User-namespace sysctls.
+// ---------------------------------------------------------------------------
+
+/// The upstream limit on user namespaces per user; 0 switches them off for
+/// everyone, root included (namespaces(7), "/proc/sys/user").
+pub const MAX_USER_NAMESPACES: &str = "/proc/sys/user/max_user_namespaces";
+/// Debian's switch (a Debian kernel patch): 0 allows user namespaces to
+/// root only.
+pub const UNPRIVILEGED_USERNS_CLONE: &str = "/proc/sys/kernel/unprivileged_userns_clone";
+/// Ubuntu's AppArmor switch: 1 strips an unprivileged process of its
+/// capabilities in a new user namespace unless its AppArmor profile allows
+/// `userns`.
+pub const APPARMOR_RESTRICT_USERNS: &str = "/proc/sys/kernel/apparmor_restrict_unprivileged_userns";
+
+/// The fact for `user.max_user_namespaces`, from the file's text (`None`
+/// when the file does not exist).
+pub fn interpret_max_user_namespaces(text: Option<&str>) -> Fact {
+    let label = "max user namespaces";
+    let Some(text) = text else {
+        return Fact::untested(
+            label,
+            format!("{MAX_USER_NAMESPACES} does not exist: is /proc mounted?"),
+            "see the user namespace line above",
+        );
+    };
+    match text.trim().parse::<u64>() {
+        Ok(0) => Fact::missing(
+            label,
+            "user.max_user_namespaces = 0: user namespaces are off, even for root",
+            "`sudo sysctl -w user.max_user_namespaces=15000` \
+             (and put it in /etc/sysctl.d/ to keep it)",
+        ),
+        Ok(n) => Fact::ok(label, format!("user.max_user_namespaces = {n}")),
+        Err(_) => Fact::untested(
+            label,
+            format!(
+                "user.max_user_namespaces is not a number: {:?}",
+                text.trim()
+            ),
+            "see the user namespace line above",
+        ),
+    }
+}
+
+/// The fact for Debian's `kernel.unprivileged_userns_clone`, from the
+/// file's text (`None` when the kernel has no such switch).
+pub fn interpret_unprivileged_userns_clone(text: Option<&str>) -> Fact {
+    let label = "Debian userns switch";
+    match text.map(str::trim) {
+        None => Fact::ok(
+            label,
+            "kernel.unprivileged_userns_clone does not exist here (a Debian kernel patch)",
+        ),
+        Some("0") => Fact::missing(
+            label,
+            "kernel.unprivileged_userns_clone = 0: only root may create user namespaces",
+            "`sudo sysctl -w kernel.unprivileged_userns_clone=1` \
+             (and put it in /etc/sysctl.d/ to keep it)",
+        ),
+        Some(value) => Fact::ok(
+            label,
+            format!(
+                "kernel.unprivileged_userns_clone = {value}: anyone may create user namespaces"
+            ),
+        ),
+    }
+}
+
+/// The fact for Ubuntu's `kernel.apparmor_restrict_unprivileged_userns`,
+/// from the file's text (`None` when the kernel has no such switch).
+pub fn interpret_apparmor_restrict_userns(text: Option<&str>) -> Fact {
+    let label = "Ubuntu userns switch";
+    match text.map(str::trim) {
+        None => Fact::ok(
+            label,
+            "kernel.apparmor_restrict_unprivileged_userns does not exist here (an Ubuntu AppArmor feature)",
+        ),
+        Some("0") => Fact::ok(
+            label,
+            "kernel.apparmor_restrict_unprivileged_userns = 0: user namespaces are not restricted",
+        ),
+        Some(value) => Fact::missing(
+            label,
+            format!(
+                "kernel.apparmor_restrict_unprivileged_userns = {value}: without root, a new user \
+                 namespace gets no capabilities unless an AppArmor profile allows `userns`"
+            ),
+            "`sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`, \
+             or give the lesson an AppArmor profile with `userns,`",
+        ),
+    }
+}
+
+/// Reads a small file; `None` when it does not exist.
+fn read_optional(path: &Path) -> Result<Option<String>, DoctorError> {
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(DoctorError::ReadFile {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// A function that turns a sysctl's text (`None` when the file does not
+/// exist) into a fact.
+type SysctlInterpreter = fn(Option<&str>) -> Fact;
+
+/// Probes the three user-namespace sysctls.
+fn probe_userns_sysctls() -> Vec<Fact> {
+    let checks: [(&str, &str, SysctlInterpreter); 3] = [
+        (
+            MAX_USER_NAMESPACES,
+            "max user namespaces",
+            interpret_max_user_namespaces,
+        ),
+        (
+            UNPRIVILEGED_USERNS_CLONE,
+            "Debian userns switch",
+            interpret_unprivileged_userns_clone,
+        ),
+        (
+            APPARMOR_RESTRICT_USERNS,
+            "Ubuntu userns switch",
+            interpret_apparmor_restrict_userns,
+        ),
+    ];
+    checks
+        .iter()
+        .map(
+            |(path, label, interpret)| match read_optional(Path::new(path)) {
+                Ok(text) => interpret(text.as_deref()),
+                Err(e) => Fact::probe_failed(*label, &e),
+            },
+        )
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Overlayfs.
+// ---------------------------------------------------------------------------
+
+/// True when `/proc/filesystems` lists `name`.
+///
+/// Each line is a file system type, after `nodev` when it needs no block
+/// device (proc(5)): `nodev\toverlay`.
+pub fn filesystem_listed(proc_filesystems: &str, name: &str) -> bool {
+    proc_filesystems
+        .lines()
+        .filter_map(|line| line.split_whitespace().last())
+        .any(|fs| fs == name)
+}
+
+/// True when `modules.dep` (from `/lib/modules/<release>/`) lists a module
+/// called `name`, such as `kernel/fs/overlayfs/overlay.ko.xz: …`.
+pub fn module_installed(modules_dep: &str, name: &str) -> bool {
+    modules_dep
+        .lines()
+        .filter_map(|line| line.split(':').next())
+        .filter_map(|path| path.rsplit('/').next())
+        .any(|file| file.split('.').next() == Some(name))
+}
+
+/// The overlayfs fact, from the text of `/proc/filesystems` and of the
+/// running kernel's `modules.dep` (`None` when there is none).
+///
+/// `/proc/filesystems` lists the file systems the kernel knows *now*: a
+/// file system built as a module appears only once the module is loaded.
+pub fn interpret_overlay(proc_filesystems: &str, modules_dep: Option<&str>) -> Fact {
+    let label = "overlayfs";
+    if filesystem_listed(proc_filesystems, "overlay") {
+        return Fact::ok(label, "overlay is listed in /proc/filesystems");
+    }
+    if modules_dep.is_some_and(|dep| module_installed(dep, "overlay")) {
+        Fact::missing(
+            label,
+            "overlay is not in /proc/filesystems: its module is installed but not loaded",
+            "`sudo modprobe overlay` (and add `overlay` to /etc/modules to keep it)",
+        )
+    } else {
+        Fact::missing(
+            label,
+            "overlay is not in /proc/filesystems",
+            "`sudo modprobe overlay`; if there is no such module, use a kernel built with CONFIG_OVERLAY_FS",
+        )
+    }
+}
+
+/// Probes overlayfs: `/proc/filesystems`, and the running kernel's modules.
+fn probe_overlay() -> Fact {
+    let path = Path::new("/proc/filesystems");
+    let filesystems = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(source) => {
+            let e = DoctorError::ReadFile {
+                path: path.to_path_buf(),
+                source,
+            };
+            return Fact::probe_failed("overlayfs", &e);
+        }
+    };
+    // The module list only refines the advice, so failing to read it is
+    // not worth a report of its own.
+    let modules_dep = fs::read_to_string("/proc/sys/kernel/osrelease")
+        .ok()
+        .and_then(|release| {
+            fs::read_to_string(format!("/lib/modules/{}/modules.dep", release.trim())).ok()
+        });
+    interpret_overlay(&filesystems, modules_dep.as_deref())
+}
+
+// ---------------------------------------------------------------------------
+// Cgroups.
+// ---------------------------------------------------------------------------
+
+/// Where cgroups are mounted; the usual place.
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+/// Where systemd mounts cgroup2 in hybrid mode.
+pub const CGROUP_UNIFIED: &str = "/sys/fs/cgroup/unified";
+/// The controllers lesson 08 uses.
+pub const NEEDED_CONTROLLERS: &[&str] = &["memory", "cpu", "pids"];
+
+/// How cgroups are laid out on this machine (cgroups(7)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupMode {
+    /// cgroup v2: one unified hierarchy (`cgroup2`) at `/sys/fs/cgroup`.
+    V2,
+    /// cgroup v1: one hierarchy per controller (or group of controllers),
+    /// each mounted under `/sys/fs/cgroup/<name>`.
+    V1,
+    /// v1 controller hierarchies, plus a cgroup2 mount at
+    /// `/sys/fs/cgroup/unified` (what systemd calls "hybrid"); controllers
+    /// bound to a v1 hierarchy are not available in the v2 one.
+    Hybrid,
+    /// No cgroup file system is mounted.
+    None,
+}
+
+/// Decides the cgroup mode from statfs(2) of `/sys/fs/cgroup` and of
+/// `/sys/fs/cgroup/unified` (`None` when the directory does not exist), and
+/// the number of v1 hierarchies mounted.
+///
+/// The file system *type* answers the question without parsing anything:
+/// statfs(2) `f_type` is `CGROUP2_SUPER_MAGIC` on a cgroup2 mount. In v1 and
+/// hybrid mode `/sys/fs/cgroup` is a tmpfs holding one mount per hierarchy.
+pub fn cgroup_mode(
+    root: Option<FsType>,
+    unified: Option<FsType>,
+    v1_hierarchies: usize,
+) -> CgroupMode {
+    if root == Some(CGROUP2_SUPER_MAGIC) {
+        CgroupMode::V2
+    } else if unified == Some(CGROUP2_SUPER_MAGIC) {
+        CgroupMode::Hybrid
+    } else if v1_hierarchies > 0 || root == Some(CGROUP_SUPER_MAGIC) {
+        CgroupMode::V1
+    } else {
+        CgroupMode::None
+    }
+}
+
+/// A mounted cgroup v1 hierarchy, from `/proc/self/mountinfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V1Hierarchy {
+    /// Where it is mounted, e.g. `/sys/fs/cgroup/memory`.
+    pub mount_point: String,
+    /// The controllers bound to it, e.g. `["cpu", "cpuacct"]`; empty for a
+    /// named hierarchy without controllers such as `name=systemd`.
+    pub controllers: Vec<String>,
+}
+
+/// Mount options of a v1 cgroup mount that are not controller names
+/// (cgroups(7), "Mounting v1 controllers"), besides `rw`/`ro`.
+const V1_NON_CONTROLLER_OPTIONS: &[&str] = &[
+    "rw",
+    "ro",
+    "all",
+    "none",
+    "noprefix",
+    "clone_children",
+    "xattr",
+    "cpuset_v2_mode",
+    "favordynmods",
+];
+
+/// The v1 hierarchies mounted, from the text of `/proc/self/mountinfo`.
+///
+/// A mountinfo line is (proc(5)):
+/// `36 31 0:32 / /sys/fs/cgroup/memory rw,relatime shared:15 - cgroup cgroup rw,memory`:
+/// the mount point is the 5th field; after the ` - ` separator come the file
+/// system type, the source and the super-block options, which for a v1
+/// cgroup mount name its controllers.
+pub fn v1_hierarchies(mountinfo: &str) -> Vec<V1Hierarchy> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (mount, super_block) = line.split_once(" - ")?;
+            let mut sb = super_block.split_whitespace();
+            if sb.next()? != "cgroup" {
+                return None;
+            }
+            let options = sb.nth(1).unwrap_or("");
+            let mount_point = mount.split_whitespace().nth(4)?.to_string();
+            let controllers = options
+                .split(',')
+                .filter(|o| !o.is_empty() && !o.contains('='))
+                .filter(|o| !V1_NON_CONTROLLER_OPTIONS.contains(o))
+                .map(str::to_string)
+                .collect();
+            Some(V1Hierarchy {
+                mount_point,
+                controllers,
+            })
+        })
+        .collect()
+}
+
+/// The controllers listed in a v2 `cgroup.controllers` file.
+pub fn v2_controllers(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_string).collect()
+}
+
+/// A line of `/proc/cgroups`: a controller the kernel was built with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelController {
+    /// Its name.
+    pub name: String,
+    /// 0 when it is bound to no v1 hierarchy (so free for v2, or unused).
+    pub hierarchy: u32,
+    /// False when switched off on the kernel command line (`cgroup_disable=`).
+    pub enabled: bool,
+}
+
+/// Parses `/proc/cgroups` (cgroups(7)): `name hierarchy num_cgroups enabled`.
+pub fn parse_proc_cgroups(text: &str) -> Vec<KernelController> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            Some(KernelController {
+                name: fields.first()?.to_string(),
+                hierarchy: fields.get(1)?.parse().ok()?,
+                enabled: fields.get(3)? != &"0",
+            })
+        })
+        .collect()
+}
+
+/// Everything the doctor learned about cgroups on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cgroups {
+    /// The layout.
+    pub mode: CgroupMode,
+    /// Controllers available through v1 hierarchies.
+    pub v1: Vec<String>,
+    /// Controllers available in the v2 hierarchy.
+    pub v2: Vec<String>,
+    /// The kernel's own list (`/proc/cgroups`), to explain a missing
+    /// controller; `None` when it could not be read.
+    pub kernel: Option<Vec<KernelController>>,
+}
+
+/// The cgroup-mode fact.
+pub fn interpret_cgroup_mode(cgroups: &Cgroups) -> Fact {
+    let label = "cgroup mode";
+    match cgroups.mode {
+        CgroupMode::V2 => Fact::ok(
+            label,
+            format!("v2: one unified hierarchy (cgroup2) at {CGROUP_ROOT}"),
+        ),
+        CgroupMode::V1 => Fact::ok(label, "v1: one hierarchy per controller, no cgroup2"),
+        CgroupMode::Hybrid => Fact::ok(
+            label,
+            format!("hybrid: v1 controller hierarchies, plus cgroup2 at {CGROUP_UNIFIED}"),
+        ),
+        CgroupMode::None => Fact::missing(
+            label,
+            "no cgroup file system is mounted",
+            format!("`sudo mount -t cgroup2 none {CGROUP_ROOT}`"),
+        ),
+    }
+}
+
+/// The cgroup-controllers fact: are [`NEEDED_CONTROLLERS`] available, in
+/// either version?
+pub fn interpret_cgroup_controllers(cgroups: &Cgroups) -> Fact {
+    let label = "cgroup controllers";
+    let list = |names: &[String]| {
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(" ")
+        }
+    };
+    let found = match cgroups.mode {
+        CgroupMode::V2 => format!("v2: {}", list(&cgroups.v2)),
+        CgroupMode::V1 => format!("v1: {}", list(&cgroups.v1)),
+        CgroupMode::Hybrid => format!("v1: {}; v2: {}", list(&cgroups.v1), list(&cgroups.v2)),
+        CgroupMode::None => "no cgroup file system".to_string(),
+    };
+    let missing: Vec<&str> = NEEDED_CONTROLLERS
+        .iter()
+        .copied()
+        .filter(|c| !cgroups.v1.iter().chain(&cgroups.v2).any(|have| have == c))
+        .collect();
+    if missing.is_empty() {
+        return Fact::ok(
+            label,
+            format!("{} available ({found})", NEEDED_CONTROLLERS.join(", ")),
+        );
+    }
+    let fixes: Vec<String> = missing.iter().map(|c| controller_fix(c, cgroups)).collect();
+    Fact::missing(
+        label,
+        format!("missing {} ({found})", missing.join(", ")),
+        fixes.join("; "),
+    )
+}
+
+/// How to get a missing controller, from what `/proc/cgroups` says about it.
+fn controller_fix(name: &str, cgroups: &Cgroups) -> String {
+    let Some(kernel) = &cgroups.kernel else {
+        return format!("{name}: check /proc/cgroups and the kernel command line");
+    };
+    match kernel.iter().find(|k| k.name == name) {
+        None => format!("{name}: this kernel was built without it"),
+        Some(k) if !k.enabled => format!(
+            "{name}: it is switched off at boot: remove `cgroup_disable={name}` from the kernel \
+             command line (some boards, e.g. Raspberry Pi, need `cgroup_enable={name}`)"
+        ),
+        Some(_) if cgroups.mode == CgroupMode::V2 => format!(
+            "{name}: it is not delegated to this cgroup: enable it in the parent's cgroup.subtree_control"
+        ),
+        Some(_) => format!(
+            "{name}: mount its v1 hierarchy: `sudo mkdir -p {CGROUP_ROOT}/{name} && \
+             sudo mount -t cgroup -o {name} cgroup {CGROUP_ROOT}/{name}`"
+        ),
+    }
+}
+
+/// statfs(2) of a directory: its file system type, `None` when it does not exist.
+fn probe_fs_type(path: &str) -> Result<Option<FsType>, DoctorError> {
+    match statfs(path) {
+        Ok(stat) => Ok(Some(stat.filesystem_type())),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(source) => Err(DoctorError::Statfs {
+            path: PathBuf::from(path),
+            source,
+        }),
+    }
+}
+
+/// Probes the cgroup layout and its controllers.
+fn probe_cgroups() -> Result<Cgroups, DoctorError> {
+    let root = probe_fs_type(CGROUP_ROOT)?;
+    let unified = probe_fs_type(CGROUP_UNIFIED)?;
+    let mountinfo_path = Path::new("/proc/self/mountinfo");
+    let mountinfo = fs::read_to_string(mountinfo_path).map_err(|source| DoctorError::ReadFile {
+        path: mountinfo_path.to_path_buf(),
+        source,
+    })?;
+    let hierarchies = v1_hierarchies(&mountinfo);
+    let mode = cgroup_mode(root, unified, hierarchies.len());
+
+    let mut v1: Vec<String> = hierarchies
+        .into_iter()
+        .flat_map(|h| h.controllers)
+        .collect();
+    v1.sort();
+    v1.dedup();
+    let v2_file = match mode {
+        CgroupMode::V2 => Some(Path::new(CGROUP_ROOT).join("cgroup.controllers")),
+        CgroupMode::Hybrid => Some(Path::new(CGROUP_UNIFIED).join("cgroup.controllers")),
+        CgroupMode::V1 | CgroupMode::None => None,
+    };
+    let v2 = match v2_file {
+        Some(path) => read_optional(&path)?
+            .map(|t| v2_controllers(&t))
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    // /proc/cgroups only explains a missing controller; without it the
+    // advice is vaguer, but the verdict is the same.
+    let kernel = fs::read_to_string("/proc/cgroups")
+        .ok()
+        .map(|t| parse_proc_cgroups(&t));
+    Ok(Cgroups {
+        mode,
+        v1,
+        v2,
+        kernel,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Rootfs source.
+// ---------------------------------------------------------------------------
+
+/// The rootfs-source fact, from [`rootfs::detect_source`].
+pub fn interpret_rootfs(source: &Result<Source, RootfsError>) -> Fact {
+    let label = "rootfs source";
+    match source {
+        Ok(source @ Source::Busybox(_)) => Fact::ok(label, source.describe()),
+        Ok(source @ Source::HostPrograms(_)) => Fact::ok(
+            label,
+            format!(
+                "{} (a static busybox makes a smaller one: `sudo apt install busybox-static`)",
+                source.describe()
+            ),
+        ),
+        Err(e) => Fact::missing(
+            label,
+            error_chain(e),
+            "`sudo apt install busybox-static`, or give each lesson `--rootfs DIR`",
+        ),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// All the facts, and the lessons that need them.
+// ---------------------------------------------------------------------------
+
+/// Everything the doctor found out about this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// Running as root.
+    pub root: Fact,
+    /// Where the default rootfs would come from.
+    pub rootfs: Fact,
+    /// One fact per namespace kind, in [`Namespace::ALL`] order.
+    pub namespaces: Vec<(Namespace, Fact)>,
+    /// The sysctls that can switch user namespaces off.
+    pub userns_sysctls: Vec<Fact>,
+    /// overlayfs.
+    pub overlay: Fact,
+    /// The cgroup layout.
+    pub cgroup_mode: Fact,
+    /// The cgroup controllers lesson 08 needs.
+    pub cgroup_controllers: Fact,
+}
+
+impl Facts {
+    /// Runs every probe on this machine.
+    pub fn probe() -> Facts {
+        let euid = geteuid();
+        let (cgroup_mode, cgroup_controllers) = match probe_cgroups() {
+            Ok(cgroups) => (
+                interpret_cgroup_mode(&cgroups),
+                interpret_cgroup_controllers(&cgroups),
+            ),
+            Err(e) => (
+                Fact::probe_failed("cgroup mode", &e),
+                Fact::probe_failed("cgroup controllers", &e),
+            ),
+        };
+        Facts {
+            root: interpret_root(euid),
+            rootfs: interpret_rootfs(&rootfs::detect_source()),
+            namespaces: probe_namespaces(euid.is_root()),
+            userns_sysctls: probe_userns_sysctls(),
+            overlay: probe_overlay(),
+            cgroup_mode,
+            cgroup_controllers,
+        }
+    }
+
+    /// Every fact, in the order of the report.
+    pub fn all(&self) -> Vec<&Fact> {
+        let mut all = vec![&self.root, &self.rootfs];
+        all.extend(self.namespaces.iter().map(|(_, fact)| fact));
+        all.extend(&self.userns_sysctls);
+        all.extend([&self.overlay, &self.cgroup_mode, &self.cgroup_controllers]);
+        all
+    }
+
+    /// The facts that decide whether `need` is met.
+    pub fn for_need(&self, need: Need) -> Vec<&Fact> {
+        match need {
+            Need::Root => vec![&self.root],
+            Need::Rootfs => vec![&self.rootfs],
+            Need::Ns(kind) => self
+                .namespaces
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, fact)| fact)
+                .collect(),
+            Need::UnprivilegedUserns => self.userns_sysctls.iter().collect(),
+            Need::Cgroups => vec![&self.cgroup_mode, &self.cgroup_controllers],
+            Need::Overlay => vec![&self.overlay],
+        }
+    }
+}
+
+/// Something a lesson needs from the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Root privileges.
+    Root,
+    /// A source for the default rootfs.
+    Rootfs,
+    /// A namespace kind.
+    Ns(Namespace),
+    /// User namespaces allowed without root, by all three sysctls.
+    UnprivilegedUserns,
+    /// cgroups (v1, v2 or hybrid) with [`NEEDED_CONTROLLERS`].
+    Cgroups,
+    /// overlayfs.
+    Overlay,
+}
+
+/// A lesson, and what it needs from the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lesson {
+    /// Its binary name.
+    pub name: &'static str,
+    /// Everything it needs, its own facility and those of the lessons before it.
+    pub needs: &'static [Need],
+}
+
+const ROOT: Need = Need::Root;
+const ROOTFS: Need = Need::Rootfs;
+const MNT: Need = Need::Ns(Namespace::Mnt);
+const UTS: Need = Need::Ns(Namespace::Uts);
+const IPC: Need = Need::Ns(Namespace::Ipc);
+const PID: Need = Need::Ns(Namespace::Pid);
+const NET: Need = Need::Ns(Namespace::Net);
+const USER: Need = Need::Ns(Namespace::User);
+const CGROUP: Need = Need::Ns(Namespace::Cgroup);
+const ROOTLESS: Need = Need::UnprivilegedUserns;
+const CGROUPS: Need = Need::Cgroups;
+const OVERLAY: Need = Need::Overlay;
+
+/// Every lesson, including those still to be written, with what it needs.
+///
+/// Lessons are cumulative (lesson N does everything lesson N-1 did, plus one
+/// facility), so the lists grow. Two exceptions: 07-user is the lesson that
+/// runs *without* root, so it needs unprivileged user namespaces (`ROOTLESS`)
+/// instead of root; from 08 on, lessons run as root again, and root needs no
+/// permission to create user namespaces. The runtime needs all of it, since
+/// it runs containers both ways.
+// Kept as a table, one lesson per line, so the lists can be compared by eye.
+#[rustfmt::skip]
+pub const LESSONS: &[Lesson] = &[
+    Lesson { name: "00-process",    needs: &[ROOT] },
+    Lesson { name: "01-chroot",     needs: &[ROOT, ROOTFS] },
+    Lesson { name: "02-pid",        needs: &[ROOT, ROOTFS, PID] },
+    Lesson { name: "03-mount",      needs: &[ROOT, ROOTFS, PID, MNT] },
+    Lesson { name: "04-uts",        needs: &[ROOT, ROOTFS, PID, MNT, UTS] },
+    Lesson { name: "05-ipc",        needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC] },
+    Lesson { name: "06-net",        needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC, NET] },
+    Lesson { name: "07-user",       needs: &[ROOTFS, PID, MNT, UTS, IPC, NET, USER, ROOTLESS] },
+    Lesson { name: "08-cgroups",    needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC, NET, USER, CGROUPS] },
+    Lesson { name: "09-union",      needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC, NET, USER, CGROUPS, OVERLAY] },
+    Lesson { name: "10-init-layer", needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC, NET, USER, CGROUPS, OVERLAY] },
+    Lesson { name: "nslab runtime", needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC, NET, USER, CGROUP, ROOTLESS, CGROUPS, OVERLAY] },
+];
+
+/// Whether a lesson can run here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict<'a> {
+    /// Everything it needs works.
+    CanRun,
+    /// Something it needs does not work: these facts.
+    CannotRun(Vec<&'a Fact>),
+    /// Nothing it needs is known to be broken, but these facts could not
+    /// be tested.
+    Unknown(Vec<&'a Fact>),
+}
+
+/// Decides whether `lesson` can run, from the facts it needs.
+pub fn verdict<'a>(lesson: &Lesson, facts: &'a Facts) -> Verdict<'a> {
+    let relevant: Vec<&Fact> = lesson
+        .needs
+        .iter()
+        .flat_map(|&need| facts.for_need(need))
+        .collect();
+    let blocking: Vec<&Fact> = relevant
+        .iter()
+        .copied()
+        .filter(|f| f.status == Status::Missing)
+        .collect();
+    let untested: Vec<&Fact> = relevant
+        .iter()
+        .copied()
+        .filter(|f| f.status == Status::Untested)
+        .collect();
+    if !blocking.is_empty() {
+        // Show what could not be tested too: it may be the next problem.
+        Verdict::CannotRun(blocking.into_iter().chain(untested).collect())
+    } else if !untested.is_empty() {
+        Verdict::Unknown(untested)
+    } else {
+        Verdict::CanRun
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The report.
+// ---------------------------------------------------------------------------
+
+const LABEL_WIDTH: usize = 21;
+const LESSON_WIDTH: usize = 14;
+
+fn mark(status: Status) -> String {
+    match status {
+        Status::Ok => "✓".green().bold().to_string(),
+        Status::Missing => "✗".red().bold().to_string(),
+        Status::Untested => "?".yellow().bold().to_string(),
+    }
+}
+
+/// Renders the whole report: the machine facts, then one verdict per lesson.
+pub fn render(facts: &Facts, lessons: &[Lesson]) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail; `let _` keeps that visible.
+    let _ = writeln!(out, "{}", "nslab doctor: what this machine can run".bold());
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}", "Machine".bold());
+    for fact in facts.all() {
+        let label = format!("{:<LABEL_WIDTH$}", fact.label);
+        let _ = writeln!(out, "  {} {label} {}", mark(fact.status), fact.detail);
+        if let Some(fix) = &fact.fix {
+            let _ = writeln!(out, "    {:<LABEL_WIDTH$} {} {fix}", "", "fix:".yellow());
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}", "Lessons".bold());
+    let mut cannot = 0;
+    for lesson in lessons {
+        let name = format!("{:<LESSON_WIDTH$}", lesson.name);
+        let (status, text, facts_to_show) = match verdict(lesson, facts) {
+            Verdict::CanRun => (Status::Ok, "can run".green().to_string(), Vec::new()),
+            Verdict::CannotRun(why) => (Status::Missing, "cannot run".red().to_string(), why),
+            Verdict::Unknown(why) => (Status::Untested, "not verified".yellow().to_string(), why),
+        };
+        if status != Status::Ok {
+            cannot += 1;
+        }
+        let _ = writeln!(out, "  {} {name} {text}", mark(status));
+        for fact in facts_to_show {
+            let _ = writeln!(
+                out,
+                "    {:<LESSON_WIDTH$} {} {} {}: {}",
+                "",
+                mark(fact.status),
+                "why:".dimmed(),
+                fact.label,
+                fact.detail
+            );
+            if let Some(fix) = &fact.fix {
+                let _ = writeln!(out, "    {:<LESSON_WIDTH$}   {} {fix}", "", "fix:".yellow());
+            }
+        }
+    }
+    let _ = writeln!(out);
+    let summary = if cannot == 0 {
+        format!("All {} lessons can run on this machine.", lessons.len())
+            .green()
+            .bold()
+    } else {
+        format!(
+            "{cannot} of {} lessons cannot run (or could not be verified) here: apply the fixes above, then run `sudo nslab doctor` again.",
+            lessons.len()
+        )
+        .red()
+        .bold()
+    };
+    let _ = writeln!(out, "{summary}");
+    out
+}
+
+/// True when every lesson can run, which is what the exit status reports.
+pub fn all_can_run(facts: &Facts, lessons: &[Lesson]) -> bool {
+    lessons
+        .iter()
+        .all(|lesson| verdict(lesson, facts) == Verdict::CanRun)
+}
+
+/// Runs every probe, prints the report to standard output, and returns
+/// exit status 0 when every lesson can run, 1 otherwise.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let facts = Facts::probe();
+    let report = render(&facts, LESSONS);
+    let mut out = io::stdout().lock();
+    // A closed stdout (`nslab doctor | head`) must not turn into a panic;
+    // the exit status still carries the verdict.
+    let _ = out.write_all(report.as_bytes());
+    let _ = out.flush();
+    if all_can_run(&facts, LESSONS) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::statfs::TMPFS_MAGIC;
+
+    // --- Fake machine files -------------------------------------------------
+
+    /// /proc/filesystems of a machine with overlayfs loaded (abridged).
+    const FILESYSTEMS_WITH_OVERLAY: &str =
+        "nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tcgroup\nnodev\tcgroup2\n\text4\nnodev\toverlay\n";
+    /// The same, before the overlay module is loaded.
+    const FILESYSTEMS_WITHOUT_OVERLAY: &str =
+        "nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tcgroup\nnodev\tcgroup2\n\text4\n";
+    /// A modules.dep with overlay built as a compressed module.
+    const MODULES_DEP_WITH_OVERLAY: &str = "kernel/fs/ext4/ext4.ko.xz: kernel/lib/crc16.ko.xz\n\
+         kernel/fs/overlayfs/overlay.ko.xz:\nkernel/net/bridge/bridge.ko.xz: kernel/net/802/stp.ko.xz\n";
+
+    /// mountinfo of a pure cgroup v2 machine (Debian 12, Fedora, Ubuntu 22.04+).
+    const MOUNTINFO_V2: &str = "\
+22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw
+23 22 0:21 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw
+24 22 0:22 / /sys rw,nosuid,nodev,noexec,relatime shared:2 - sysfs sysfs rw
+26 24 0:24 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
+";
+    /// The v2 root's cgroup.controllers there.
+    const CONTROLLERS_V2: &str = "cpuset cpu io memory hugetlb pids rdma misc\n";
+
+    /// mountinfo of a pure cgroup v1 machine (CentOS 7 style: cpu and
+    /// cpuacct share a hierarchy, plus systemd's named one).
+    const MOUNTINFO_V1: &str = "\
+22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw
+25 24 0:23 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:4 - tmpfs tmpfs ro,mode=755
+26 25 0:24 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:5 - cgroup cgroup rw,xattr,release_agent=/usr/lib/systemd/systemd-cgroups-agent,name=systemd
+29 25 0:27 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexec,relatime shared:8 - cgroup cgroup rw,cpu,cpuacct
+30 25 0:28 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:9 - cgroup cgroup rw,memory
+31 25 0:29 / /sys/fs/cgroup/pids rw,nosuid,nodev,noexec,relatime shared:10 - cgroup cgroup rw,pids
+32 25 0:30 / /sys/fs/cgroup/cpuset rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup rw,cpuset,clone_children
+";
+
+    /// mountinfo of this project's CI machine: hybrid.
+    const MOUNTINFO_HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+36 31 0:33 / /sys/fs/cgroup/devices rw,relatime - cgroup cgroup rw,devices
+37 31 0:34 / /sys/fs/cgroup/freezer rw,relatime - cgroup cgroup rw,freezer
+38 31 0:35 / /sys/fs/cgroup/blkio rw,relatime - cgroup cgroup rw,blkio
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+
+    /// /proc/cgroups of a v1 machine whose memory controller is switched
+    /// off at boot (`cgroup_disable=memory`, Raspberry Pi OS default).
+    const PROC_CGROUPS_MEMORY_DISABLED: &str = "\
+#subsys_name\thierarchy\tnum_cgroups\tenabled
+cpuset\t5\t1\t1
+cpu\t2\t60\t1
+cpuacct\t2\t60\t1
+memory\t0\t60\t0
+pids\t4\t65\t1
+";
+
+    fn cgroups_from(mode: CgroupMode, mountinfo: &str, v2: &str) -> Cgroups {
+        let mut v1: Vec<String> = v1_hierarchies(mountinfo)
+            .into_iter()
+            .flat_map(|h| h.controllers)
+            .collect();
+        v1.sort();
+        v1.dedup();
+        Cgroups {
+            mode,
+            v1,
+            v2: v2_controllers(v2),
+            kernel: None,
+        }
+    }
+
+    // --- Root -----------------------------------------------------------
+
+    #[test]
+    fn root_is_ok_and_anyone_else_is_told_to_use_sudo() {
+        assert_eq!(interpret_root(Uid::from_raw(0)).status, Status::Ok);
+        let user = interpret_root(Uid::from_raw(1000));
+        assert_eq!(user.status, Status::Missing);
+        assert!(user.detail.contains("1000"));
+        assert_eq!(user.fix.as_deref(), Some("run it with sudo"));
+    }
+
+    // --- Namespaces -----------------------------------------------------
+
+    #[test]
+    fn a_namespace_that_root_can_create_works() {
+        let fact = interpret_namespace(
+            Namespace::Pid,
+            Some("pid:[4026531836]"),
+            Attempt::AsRoot(Ok(())),
+        );
+        assert_eq!(fact.status, Status::Ok);
+        assert!(fact.detail.contains("unshare(CLONE_NEWPID) works"));
+        assert!(fact.detail.contains("pid:[4026531836]"));
+    }
+
+    #[test]
+    fn without_root_and_without_a_user_namespace_nothing_is_claimed_missing() {
+        let fact = interpret_namespace(Namespace::Net, Some("net:[4026531833]"), Attempt::NotTried);
+        assert_eq!(fact.status, Status::Untested);
+        assert!(fact.detail.contains("could not test without root"));
+        let refused = interpret_namespace(
+            Namespace::Net,
+            Some("net:[4026531833]"),
+            Attempt::Unprivileged(Err(Errno::EPERM)),
+        );
+        assert_eq!(refused.status, Status::Untested);
+    }
+
+    #[test]
+    fn without_root_a_kind_can_be_tested_inside_a_user_namespace() {
+        let fact = interpret_namespace(
+            Namespace::Mnt,
+            Some("mnt:[1]"),
+            Attempt::Unprivileged(Ok(())),
+        );
+        assert_eq!(fact.status, Status::Ok);
+        assert!(fact.detail.contains("CLONE_NEWUSER | CLONE_NEWNS"));
+    }
+
+    #[test]
+    fn a_kernel_without_the_kind_is_missing_it() {
+        let no_file =
+            interpret_namespace(Namespace::User, None, Attempt::AsRoot(Err(Errno::EINVAL)));
+        assert_eq!(no_file.status, Status::Missing);
+        assert!(no_file
+            .fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("CONFIG_USER_NS"));
+        // Even untested: no /proc/self/ns file means no such namespaces.
+        let untested = interpret_namespace(Namespace::Ipc, None, Attempt::NotTried);
+        assert_eq!(untested.status, Status::Missing);
+        let einval = interpret_namespace(
+            Namespace::Net,
+            Some("net:[1]"),
+            Attempt::AsRoot(Err(Errno::EINVAL)),
+        );
+        assert_eq!(einval.status, Status::Missing);
+        assert!(einval
+            .fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("CONFIG_NET_NS"));
+    }
+
+    #[test]
+    fn a_limit_of_zero_points_at_its_sysctl() {
+        let fact = interpret_namespace(
+            Namespace::User,
+            Some("user:[1]"),
+            Attempt::AsRoot(Err(Errno::ENOSPC)),
+        );
+        assert_eq!(fact.status, Status::Missing);
+        assert!(fact
+            .fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("user.max_user_namespaces"));
+    }
+
+    #[test]
+    fn root_refused_points_at_a_container_or_policy() {
+        let fact = interpret_namespace(
+            Namespace::Mnt,
+            Some("mnt:[1]"),
+            Attempt::AsRoot(Err(Errno::EPERM)),
+        );
+        assert_eq!(fact.status, Status::Missing);
+        assert!(fact.detail.contains("EPERM"));
+        assert!(fact.fix.as_deref().unwrap_or("").contains("container"));
+    }
+
+    #[test]
+    fn an_unprivileged_user_namespace_refused_is_missing_for_rootless_use() {
+        let fact = interpret_namespace(
+            Namespace::User,
+            Some("user:[1]"),
+            Attempt::Unprivileged(Err(Errno::EPERM)),
+        );
+        assert_eq!(fact.status, Status::Missing);
+        assert!(fact
+            .fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("sudo nslab doctor"));
+    }
+
+    // --- User-namespace sysctls -----------------------------------------
+
+    #[test]
+    fn user_namespaces_allowed_by_every_sysctl() {
+        assert_eq!(
+            interpret_max_user_namespaces(Some("96365\n")).status,
+            Status::Ok
+        );
+        assert_eq!(
+            interpret_unprivileged_userns_clone(Some("1\n")).status,
+            Status::Ok
+        );
+        assert_eq!(
+            interpret_apparmor_restrict_userns(Some("0\n")).status,
+            Status::Ok
+        );
+    }
+
+    #[test]
+    fn switches_a_kernel_does_not_have_are_fine() {
+        assert_eq!(interpret_unprivileged_userns_clone(None).status, Status::Ok);
+        assert_eq!(interpret_apparmor_restrict_userns(None).status, Status::Ok);
+    }
+
+    #[test]
+    fn user_namespaces_disabled_by_max_user_namespaces() {
+        let fact = interpret_max_user_namespaces(Some("0\n"));
+        assert_eq!(fact.status, Status::Missing);
+        assert!(fact
+            .fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("user.max_user_namespaces=15000"));
+    }
+
+    #[test]
+    fn user_namespaces_disabled_by_debians_switch() {
+        let fact = interpret_unprivileged_userns_clone(Some("0\n"));
+        assert_eq!(fact.status, Status::Missing);
+        assert!(fact
+            .fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("kernel.unprivileged_userns_clone=1"));
+    }
+
+    #[test]
+    fn user_namespaces_restricted_by_ubuntus_apparmor_switch() {
+        let fact = interpret_apparmor_restrict_userns(Some("1\n"));
+        assert_eq!(fact.status, Status::Missing);
+        assert!(fact
+            .fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("kernel.apparmor_restrict_unprivileged_userns=0"));
+    }
+
+    #[test]
+    fn a_garbled_sysctl_is_untested_not_missing() {
+        assert_eq!(
+            interpret_max_user_namespaces(Some("lots")).status,
+            Status::Untested
+        );
+        assert_eq!(interpret_max_user_namespaces(None).status, Status::Untested);
+    }
+
+    // --- Overlayfs ------------------------------------------------------
+
+    #[test]
+    fn overlay_listed_in_proc_filesystems() {
+        assert!(filesystem_listed(FILESYSTEMS_WITH_OVERLAY, "overlay"));
+        assert!(filesystem_listed(FILESYSTEMS_WITH_OVERLAY, "ext4"));
+        assert_eq!(
+            interpret_overlay(FILESYSTEMS_WITH_OVERLAY, None).status,
+            Status::Ok
+        );
+    }
+
+    #[test]
+    fn no_overlay_is_missing_with_modprobe_as_the_fix() {
+        assert!(!filesystem_listed(FILESYSTEMS_WITHOUT_OVERLAY, "overlay"));
+        let fact = interpret_overlay(FILESYSTEMS_WITHOUT_OVERLAY, None);
+        assert_eq!(fact.status, Status::Missing);
+        assert!(fact
+            .fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("modprobe overlay"));
+    }
+
+    #[test]
+    fn an_installed_but_unloaded_module_is_told_apart() {
+        assert!(module_installed(MODULES_DEP_WITH_OVERLAY, "overlay"));
+        assert!(!module_installed(MODULES_DEP_WITH_OVERLAY, "btrfs"));
+        let fact = interpret_overlay(FILESYSTEMS_WITHOUT_OVERLAY, Some(MODULES_DEP_WITH_OVERLAY));
+        assert_eq!(fact.status, Status::Missing);
+        assert!(fact.detail.contains("installed but not loaded"));
+        assert!(fact
+            .fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("modprobe overlay"));
+    }
+
+    // --- Cgroups --------------------------------------------------------
+
+    #[test]
+    fn cgroup_mode_from_the_file_system_types() {
+        assert_eq!(
+            cgroup_mode(Some(CGROUP2_SUPER_MAGIC), None, 0),
+            CgroupMode::V2
+        );
+        assert_eq!(
+            cgroup_mode(Some(TMPFS_MAGIC), Some(CGROUP2_SUPER_MAGIC), 9),
+            CgroupMode::Hybrid
+        );
+        assert_eq!(cgroup_mode(Some(TMPFS_MAGIC), None, 5), CgroupMode::V1);
+        // A v1 machine whose unified directory exists but is not a mount.
+        assert_eq!(
+            cgroup_mode(Some(TMPFS_MAGIC), Some(TMPFS_MAGIC), 5),
+            CgroupMode::V1
+        );
+        assert_eq!(cgroup_mode(Some(TMPFS_MAGIC), None, 0), CgroupMode::None);
+        assert_eq!(cgroup_mode(None, None, 0), CgroupMode::None);
+    }
+
+    #[test]
+    fn pure_v2_has_no_v1_hierarchies_and_all_controllers() {
+        assert!(v1_hierarchies(MOUNTINFO_V2).is_empty());
+        let cgroups = cgroups_from(CgroupMode::V2, MOUNTINFO_V2, CONTROLLERS_V2);
+        assert_eq!(interpret_cgroup_mode(&cgroups).status, Status::Ok);
+        let fact = interpret_cgroup_controllers(&cgroups);
+        assert_eq!(fact.status, Status::Ok);
+        assert!(fact
+            .detail
+            .contains("v2: cpuset cpu io memory hugetlb pids rdma misc"));
+    }
+
+    #[test]
+    fn pure_v1_hierarchies_and_their_controllers() {
+        let hierarchies = v1_hierarchies(MOUNTINFO_V1);
+        assert_eq!(hierarchies.len(), 5);
+        assert_eq!(hierarchies[0].mount_point, "/sys/fs/cgroup/systemd");
+        assert!(
+            hierarchies[0].controllers.is_empty(),
+            "name=systemd has no controllers"
+        );
+        assert_eq!(hierarchies[1].controllers, ["cpu", "cpuacct"]);
+        assert_eq!(
+            hierarchies[4].controllers,
+            ["cpuset"],
+            "clone_children is an option"
+        );
+        let cgroups = cgroups_from(CgroupMode::V1, MOUNTINFO_V1, "");
+        assert!(interpret_cgroup_mode(&cgroups).detail.starts_with("v1"));
+        let fact = interpret_cgroup_controllers(&cgroups);
+        assert_eq!(fact.status, Status::Ok);
+        assert_eq!(
+            fact.detail,
+            "memory, cpu, pids available (v1: cpu cpuacct cpuset memory pids)"
+        );
+    }
+
+    #[test]
+    fn hybrid_takes_controllers_from_both_versions() {
+        let hierarchies = v1_hierarchies(MOUNTINFO_HYBRID);
+        assert_eq!(
+            hierarchies.len(),
+            9,
+            "the cgroup2 mount is not a v1 hierarchy"
+        );
+        // On the CI machine every controller but hugetlb is bound to v1.
+        let cgroups = cgroups_from(CgroupMode::Hybrid, MOUNTINFO_HYBRID, "hugetlb\n");
+        let mode = interpret_cgroup_mode(&cgroups);
+        assert!(mode.detail.starts_with("hybrid"));
+        assert!(mode.detail.contains("/sys/fs/cgroup/unified"));
+        let fact = interpret_cgroup_controllers(&cgroups);
+        assert_eq!(fact.status, Status::Ok);
+        assert!(fact.detail.ends_with("v2: hugetlb)"));
+        // A hybrid machine with memory left to v2 still has all three.
+        let split = cgroups_from(
+            CgroupMode::Hybrid,
+            "40 31 0:37 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu,pids\n",
+            "memory",
+        );
+        assert_eq!(interpret_cgroup_controllers(&split).status, Status::Ok);
+    }
+
+    #[test]
+    fn a_controller_switched_off_at_boot_is_explained() {
+        let mountinfo: String = MOUNTINFO_V1
+            .lines()
+            .filter(|line| !line.contains("memory"))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let mut cgroups = cgroups_from(CgroupMode::V1, &mountinfo, "");
+        cgroups.kernel = Some(parse_proc_cgroups(PROC_CGROUPS_MEMORY_DISABLED));
+        let fact = interpret_cgroup_controllers(&cgroups);
+        assert_eq!(fact.status, Status::Missing);
+        assert!(fact.detail.starts_with("missing memory"));
+        assert!(fact
+            .fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("cgroup_disable=memory"));
+    }
+
+    #[test]
+    fn proc_cgroups_is_parsed() {
+        let kernel = parse_proc_cgroups(PROC_CGROUPS_MEMORY_DISABLED);
+        assert_eq!(kernel.len(), 5);
+        assert_eq!(
+            kernel[3],
+            KernelController {
+                name: "memory".into(),
+                hierarchy: 0,
+                enabled: false
+            }
+        );
+    }
+
+    #[test]
+    fn no_cgroups_at_all() {
+        let cgroups = cgroups_from(CgroupMode::None, "", "");
+        assert_eq!(interpret_cgroup_mode(&cgroups).status, Status::Missing);
+        assert_eq!(
+            interpret_cgroup_controllers(&cgroups).status,
+            Status::Missing
+        );
+    }
+
+    // --- Rootfs ---------------------------------------------------------
+
+    #[test]
+    fn rootfs_sources() {
+        let busybox = interpret_rootfs(&Ok(Source::Busybox(PathBuf::from("/bin/busybox"))));
+        assert_eq!(busybox.status, Status::Ok);
+        let host = interpret_rootfs(&Ok(Source::HostPrograms(vec![PathBuf::from("/bin/sh")])));
+        assert_eq!(host.status, Status::Ok);
+        assert!(host.detail.contains("busybox-static"));
+        let none = interpret_rootfs(&Err(RootfsError::NoSource));
+        assert_eq!(none.status, Status::Missing);
+        assert!(none
+            .fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("apt install busybox-static"));
+    }
+
+    // --- Verdicts -------------------------------------------------------
+
+    fn healthy_root_machine() -> Facts {
+        let cgroups = cgroups_from(CgroupMode::Hybrid, MOUNTINFO_HYBRID, "");
+        Facts {
+            root: interpret_root(Uid::from_raw(0)),
+            rootfs: interpret_rootfs(&Ok(Source::Busybox(PathBuf::from("/bin/busybox")))),
+            namespaces: Namespace::ALL
+                .iter()
+                .map(|&k| {
+                    (
+                        k,
+                        interpret_namespace(k, Some("x:[1]"), Attempt::AsRoot(Ok(()))),
+                    )
+                })
+                .collect(),
+            userns_sysctls: vec![
+                interpret_max_user_namespaces(Some("100")),
+                interpret_unprivileged_userns_clone(None),
+                interpret_apparmor_restrict_userns(None),
+            ],
+            overlay: interpret_overlay(FILESYSTEMS_WITH_OVERLAY, None),
+            cgroup_mode: interpret_cgroup_mode(&cgroups),
+            cgroup_controllers: interpret_cgroup_controllers(&cgroups),
+        }
+    }
+
+    #[test]
+    fn a_healthy_machine_runs_every_lesson() {
+        let facts = healthy_root_machine();
+        assert!(all_can_run(&facts, LESSONS));
+        let report = render(&facts, LESSONS);
+        assert!(report.contains("All 12 lessons can run"));
+    }
+
+    #[test]
+    fn the_report_gives_each_problem_its_fix_twice() {
+        let mut facts = healthy_root_machine();
+        facts.overlay = interpret_overlay(FILESYSTEMS_WITHOUT_OVERLAY, None);
+        colored::control::set_override(false);
+        let report = render(&facts, LESSONS);
+        // Once under the machine fact, once under each lesson it stops (3).
+        assert_eq!(
+            report.matches("fix: `sudo modprobe overlay`").count(),
+            4,
+            "{report}"
+        );
+        assert!(
+            report.contains("  ✗ 09-union       cannot run\n"),
+            "{report}"
+        );
+        assert!(report.contains("3 of 12 lessons cannot run"), "{report}");
+    }
+
+    #[test]
+    fn without_root_only_the_rootless_lesson_runs() {
+        let mut facts = healthy_root_machine();
+        facts.root = interpret_root(Uid::from_raw(1000));
+        facts.namespaces = Namespace::ALL
+            .iter()
+            .map(|&k| {
+                (
+                    k,
+                    interpret_namespace(k, Some("x:[1]"), Attempt::Unprivileged(Ok(()))),
+                )
+            })
+            .collect();
+        for lesson in LESSONS {
+            let expected_to_run = lesson.name == "07-user";
+            assert_eq!(
+                verdict(lesson, &facts) == Verdict::CanRun,
+                expected_to_run,
+                "{}",
+                lesson.name
+            );
+        }
+        assert!(!all_can_run(&facts, LESSONS));
+    }
+
+    #[test]
+    fn untested_facts_never_become_cannot_run_on_their_own() {
+        let mut facts = healthy_root_machine();
+        facts.namespaces[3].1 =
+            interpret_namespace(Namespace::Pid, Some("pid:[1]"), Attempt::NotTried);
+        let lesson = LESSONS
+            .iter()
+            .find(|l| l.name == "02-pid")
+            .expect("02-pid is listed");
+        assert!(matches!(verdict(lesson, &facts), Verdict::Unknown(_)));
+        let first = LESSONS.first().expect("lessons are listed");
+        assert_eq!(verdict(first, &facts), Verdict::CanRun);
+    }
+
+    #[test]
+    fn each_missing_facility_stops_exactly_the_lessons_that_need_it() {
+        let mut facts = healthy_root_machine();
+        facts.overlay = interpret_overlay(FILESYSTEMS_WITHOUT_OVERLAY, None);
+        let blocked: Vec<&str> = LESSONS
+            .iter()
+            .filter(|l| verdict(l, &facts) != Verdict::CanRun)
+            .map(|l| l.name)
+            .collect();
+        assert_eq!(blocked, ["09-union", "10-init-layer", "nslab runtime"]);
+
+        let mut facts = healthy_root_machine();
+        facts.userns_sysctls[1] = interpret_unprivileged_userns_clone(Some("0"));
+        let blocked: Vec<&str> = LESSONS
+            .iter()
+            .filter(|l| verdict(l, &facts) != Verdict::CanRun)
+            .map(|l| l.name)
+            .collect();
+        assert_eq!(blocked, ["07-user", "nslab runtime"]);
+    }
+
+    #[test]
+    fn every_lesson_is_listed_once() {
+        let names: Vec<&str> = LESSONS.iter().map(|l| l.name).collect();
+        assert_eq!(
+            names,
+            [
+                "00-process",
+                "01-chroot",
+                "02-pid",
+                "03-mount",
+                "04-uts",
+                "05-ipc",
+                "06-net",
+                "07-user",
+                "08-cgroups",
+                "09-union",
+                "10-init-layer",
+                "nslab runtime"
+            ]
+        );
+    }
 }

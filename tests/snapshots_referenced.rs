@@ -18,15 +18,20 @@ fn unreferenced(dir: &Path, tests: &Path) -> Vec<String> {
             problems.push(format!("{file}: an unreviewed pending snapshot"));
             continue;
         }
-        let Some(stem) = file.strip_suffix(".snap") else { continue };
+        let Some(stem) = file.strip_suffix(".snap") else {
+            continue;
+        };
         let Some((test_file, name)) = stem.split_once("__") else {
             problems.push(format!("{file}: not named <test file>__<name>.snap"));
             continue;
         };
         let source = fs::read_to_string(tests.join(format!("{test_file}.rs"))).unwrap_or_default();
-        let referenced = source.contains(&format!("fn {name}(")) || source.contains(&format!("\"{name}\""));
+        let referenced =
+            source.contains(&format!("fn {name}(")) || source.contains(&format!("\"{name}\""));
         if !referenced {
-            problems.push(format!("{file}: no test in tests/{test_file}.rs produces it"));
+            problems.push(format!(
+                "{file}: no test in tests/{test_file}.rs produces it"
+            ));
         }
     }
     problems
