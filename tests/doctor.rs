@@ -6,23 +6,12 @@
 //! user-namespace limit, which the kernel sizes from the memory). The other
 //! tests check single claims of the report against the machine itself.
 
+mod common;
+
 use insta_cmd::assert_cmd_snapshot;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output};
-
-/// True when the test may go on. Without root it prints why it skips; under
-/// `CI=true` a privileged test that cannot run is a failure, not a skip.
-fn privileged(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("privileged test cannot run: {test} needs root");
-    }
-    eprintln!("skipping {test}: it needs root (run the tests with sudo)");
-    false
-}
 
 /// `nslab doctor` with plain output.
 fn doctor() -> Command {
@@ -53,7 +42,7 @@ fn fact_line<'a>(report: &'a str, label: &str) -> &'a str {
 
 #[test]
 fn report_on_this_machine() {
-    if !privileged("report_on_this_machine") {
+    if !common::can_run_privileged("report_on_this_machine") {
         return;
     }
     let mut settings = insta::Settings::clone_current();
@@ -95,7 +84,7 @@ fn the_report_names_the_cgroup_mode_of_this_machine() {
 /// test. (Needs root to become `nobody`.)
 #[test]
 fn without_root_it_diagnoses_instead_of_failing() {
-    if !privileged("without_root_it_diagnoses_instead_of_failing") {
+    if !common::can_run_privileged("without_root_it_diagnoses_instead_of_failing") {
         return;
     }
     // nobody:nogroup; std drops the supplementary groups too.
