@@ -26,6 +26,39 @@ echo "inside: kill -TERM \$\$  (PID 1 signals itself)"
 kill -TERM $$
 echo "inside: still alive: PID 1 gets no signal it has not installed a handler for""#;
 
+/// Lesson 03: the container's own mount namespace, `/proc` and `/dev`.
+/// Prints mount points and types only (not sources or options, which
+/// differ from machine to machine), with a loop in plain `sh` so that it
+/// works in any rootfs.
+pub const MOUNTS: &str = r#"echo "inside: mnt namespace:  $(readlink /proc/self/ns/mnt)"
+echo "inside: ps -o pid,comm  (reads the container's own /proc):"
+ps -o pid,comm
+echo "inside: mount table     (/proc/self/mounts, mount point and type):"
+while read -r source point type rest; do echo "  $point ($type)"; done < /proc/self/mounts
+echo "inside: /dev holds:     " $(ls /dev)"#;
+
+/// Lesson 04: the container's names, and a rename from inside.
+pub const UTS_NAMES: &str = r#"echo "inside: domainname:     $(cat /proc/sys/kernel/domainname)"
+echo "inside: uts namespace:  $(readlink /proc/self/ns/uts)"
+echo "inside: hostname renamed-inside  (root renames its own namespace)"
+hostname renamed-inside
+echo "inside: hostname now:   $(uname -n)""#;
+
+/// Lesson 05: the container's IPC objects: none of the host's, and a POSIX
+/// queue of its own, made by creating a file in the mqueue file system.
+/// Counts lines rather than printing `/proc/sysvipc/*`, whose headers
+/// change with the kernel version, and creates the file with a shell
+/// redirection, as a rootfs built from host programs has no `touch`.
+pub const IPC_INSIDE: &str = r#"echo "inside: message queues: $(($(wc -l < /proc/sysvipc/msg) - 1)) in /proc/sysvipc/msg"
+echo "inside: shared memory:  $(($(wc -l < /proc/sysvipc/shm) - 1)) in /proc/sysvipc/shm"
+echo "inside: semaphore sets: $(($(wc -l < /proc/sysvipc/sem) - 1)) in /proc/sysvipc/sem"
+queues=$(ls /dev/mqueue)
+echo "inside: /dev/mqueue:    ${queues:-empty}"
+echo "inside: ipc namespace:  $(readlink /proc/self/ns/ipc)"
+echo "inside: : > /dev/mqueue/made-inside  (a new file here is a new POSIX queue)"
+: > /dev/mqueue/made-inside
+echo "inside: /dev/mqueue:    $(ls /dev/mqueue)""#;
+
 /// `sh -c SCRIPT` for the given script parts, joined by newlines.
 pub fn shell(parts: &[&str]) -> Vec<String> {
     vec!["sh".to_string(), "-c".to_string(), parts.join("\n")]

@@ -14,7 +14,10 @@
 //! | [`rootfs`] | 01-chroot | the default root filesystem, built offline from the host |
 //! | [`chroot`] | 01-chroot | chroot(2), and the classic escape from it |
 //! | [`pid`] | 02-pid | the PID namespace: PID 1, and two PIDs for one process |
-//! | [`doctor`] | nslab doctor | which lessons this machine can run, and how to fix the rest |
+//! | [`mount`] | 03-mount | the mount namespace: private propagation, pivot_root, fresh /proc /dev /sys /tmp |
+//! | [`uts`] | 04-uts | the UTS namespace: a hostname and domainname of its own |
+//! | [`ipc`] | 05-ipc | the IPC namespace: System V and POSIX IPC objects the host cannot share |
+//! | [`doctor`] | nslab doctor | probes every facility, then a per-lesson verdict with the fix |
 //!
 //! Shared pieces: [`narrate`] prints every kernel call as it is made,
 //! [`lesson`] holds the command-line options and `main` every lesson shares,
@@ -25,12 +28,15 @@
 pub mod chroot;
 pub mod demo;
 pub mod doctor;
+pub mod ipc;
 pub mod lesson;
+pub mod mount;
 pub mod narrate;
 pub mod pid;
 pub mod process;
 pub mod report;
 pub mod rootfs;
+pub mod uts;
 
 /// Any error a lesson can end with: one variant per module, each keeping
 /// the module's own error (and its causes) intact for [`report`].
@@ -56,6 +62,15 @@ pub enum Error {
     /// From [`pid`].
     #[error(transparent)]
     Pid(#[from] pid::PidError),
+    /// From [`mount`].
+    #[error(transparent)]
+    Mount(#[from] mount::MountError),
+    /// From [`uts`].
+    #[error(transparent)]
+    Uts(#[from] uts::UtsError),
+    /// From [`ipc`].
+    #[error(transparent)]
+    Ipc(#[from] ipc::IpcError),
 }
 
 impl Error {

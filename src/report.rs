@@ -41,6 +41,31 @@ pub fn hint(error: &Error) -> Option<String> {
         Error::Rootfs(crate::rootfs::RootfsError::NotARootfs { .. }) => {
             return Some("--rootfs wants a directory holding a whole root filesystem, with /bin/sh".into())
         }
+        Error::Mount(crate::mount::MountError::PivotRoot {
+            source: Errno::EINVAL,
+            ..
+        }) => {
+            return Some("pivot_root refuses to move a root whose mounts are shared (that could propagate to another namespace): make them private first with mount(NULL, \"/\", NULL, MS_REC | MS_PRIVATE, NULL), the step --no-private skips".into())
+        }
+        Error::Mount(crate::mount::MountError::PivotRoot {
+            source: Errno::EBUSY,
+            ..
+        }) => {
+            return Some("the new root is on the current root mount: bind-mount the rootfs onto itself first, so that it is a mount of its own".into())
+        }
+        Error::Mount(crate::mount::MountError::File {
+            source: Errno::EROFS,
+            ..
+        }) => {
+            return Some("the rootfs is read-only, and pivot_root needs a directory in it for the old root: use a writable --rootfs".into())
+        }
+        Error::Ipc(crate::ipc::IpcError::MountMqueue(_))
+        | Error::Ipc(crate::ipc::IpcError::Create {
+            source: Errno::ENOSYS,
+            ..
+        }) => {
+            return Some("this kernel may lack POSIX message queues (CONFIG_POSIX_MQUEUE); `nslab doctor` checks the namespaces".into())
+        }
         Error::Process(crate::process::ProcessError::NotFound { .. }) => {
             return Some("the command runs inside the container: it must exist in the rootfs, not just on the host".into())
         }

@@ -1,0 +1,116 @@
+//! # Lesson 03: a mount namespace, pivot_root, and a fresh /proc
+//!
+//! **What you will learn.** `clone(CLONE_NEWNS)` gives the child its own
+//! copy of the mount table. The first thing it does with it is make every
+//! mount *private*, so that nothing it mounts propagates back to the host.
+//! Then it swaps its root with `pivot_root(2)` instead of `chroot(2)`,
+//! unmounts the host's tree, and mounts what programs expect: a `/proc` of
+//! its own PID namespace, a minimal `/dev`, a read-only `/sys`, a `/tmp`.
+//!
+//! **Run it.**
+//!
+//! ```text
+//! sudo target/debug/03-mount                  # the demo
+//! sudo target/debug/03-mount --escape         # lesson 01's escape, now failing
+//! sudo target/debug/03-mount --no-private     # forget MS_PRIVATE, safely
+//! sudo target/debug/03-mount -- sh            # a shell in the container
+//! ```
+//!
+//! **Look for.** Inside, `ps` lists only the container's processes and the
+//! mount table only its mounts; the host's mount table is unchanged after
+//! the run. With `--escape`, the climb stops at the container's `/`. With
+//! `--no-private`, the container's mount leaks into a throwaway outer
+//! namespace and `pivot_root` fails with EINVAL.
+//!
+//! **Next.** Lesson 04 gives the container a hostname of its own.
+
+use clap::Parser;
+use nslab::process::Exit;
+use nslab::{chroot, demo, lesson, mount, pid, process, rootfs};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Lesson 03: run a command in new PID and mount namespaces, pivoted into a rootfs.
+///
+/// Everything lesson 02 does, but the child is also cloned with CLONE_NEWNS.
+/// It makes its mounts private, bind-mounts the rootfs onto itself, pivots
+/// into it, unmounts the host's tree, and mounts /proc, /dev, /sys and /tmp.
+/// Without a command, the demo shows the container's processes, mount table
+/// and /dev; after the run, the lesson checks that the host's mount table
+/// is unchanged.
+#[derive(Debug, Parser)]
+#[command(
+    name = "03-mount",
+    version,
+    after_help = "Examples:\n  sudo 03-mount\n  sudo 03-mount --escape\n  sudo 03-mount --no-private\n  sudo 03-mount -- sh -c 'ps; cat /proc/self/mounts'\n\nNext: 04-uts gives the container a hostname of its own."
+)]
+struct Args {
+    #[command(flatten)]
+    output: lesson::OutputArgs,
+
+    #[command(flatten)]
+    rootfs: lesson::RootfsArgs,
+
+    /// After pivot_root, try lesson 01's chroot escape: it no longer reaches the host
+    #[arg(long)]
+    escape: bool,
+
+    /// Skip making the mounts private, inside a throwaway outer namespace shared like a systemd host's, to see the leak and pivot_root's EINVAL
+    #[arg(long)]
+    no_private: bool,
+
+    /// The command to run instead of the demo; put it after `--`
+    #[arg(last = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    lesson::main(args.output.quiet, || {
+        lesson::require_root(
+            "03-mount",
+            "creates mount and PID namespaces and mounts file systems, which needs CAP_SYS_ADMIN",
+        )?;
+        let rootfs = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
+        let host_mounts = mount::MountTable::read()?;
+        demo::show_host_view()?;
+        let demo_script = if args.escape {
+            demo::after_escape(&rootfs)
+        } else {
+            demo::LOOK_AROUND.to_string()
+        };
+        let command = demo::or_demo(args.command, &[&demo_script, demo::MOUNTS]);
+        let host_root = chroot::dir_id(Path::new("/"))?;
+        let run = || -> Result<Exit, nslab::Error> {
+            // ANCHOR: run
+            let mut child = process::spawn(pid::FLAG | mount::FLAG, || {
+                if args.no_private {
+                    mount::skip_private();
+                } else {
+                    mount::make_private()?;
+                }
+                let old_root = mount::pivot_into(&rootfs)?;
+                mount::standard_filesystems()?;
+                old_root.detach()?;
+                if args.escape {
+                    let outcome = chroot::escape(host_root, &rootfs.join(".nslab-escape"))?;
+                    mount::explain_escape(outcome);
+                }
+                Ok(process::exec(&command)?)
+            })?;
+            pid::show_from_host(child.pid())?;
+            mount::show_from_host(child.pid())?;
+            child.release();
+            let exit = child.wait()?;
+            // ANCHOR_END: run
+            Ok(exit)
+        };
+        let exit = if args.no_private {
+            mount::in_shared_outer_namespace(run)?
+        } else {
+            run()?
+        };
+        mount::show_host_unchanged(&host_mounts)?;
+        Ok(lesson::finish(exit))
+    })
+}

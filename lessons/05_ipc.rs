@@ -1,0 +1,119 @@
+//! # Lesson 05: IPC objects of its own, in an IPC namespace
+//!
+//! **What you will learn.** Processes can share kernel objects found by a
+//! number or a name, not a path: System V message queues, shared-memory
+//! segments and semaphore sets, and POSIX message queues. `clone(CLONE_NEWIPC)`
+//! gives the child an IPC namespace with none of the host's: it cannot list,
+//! open or remove them, and what it creates goes away with it.
+//!
+//! **Run it.**
+//!
+//! ```text
+//! sudo target/debug/05-ipc                    # the demo
+//! sudo target/debug/05-ipc -- sh              # a shell; try `cat /proc/sysvipc/shm`
+//! ```
+//!
+//! **Look for.** The host lists the objects the lesson made; inside,
+//! `/proc/sysvipc/*` and `/dev/mqueue` are empty. The queue made inside is
+//! not on the host, and the lesson's own objects are gone after the run.
+//!
+//! **Next.** Lesson 06 gives the container a network stack of its own.
+
+use clap::Parser;
+use nslab::{chroot, demo, ipc, lesson, mount, pid, process, rootfs, uts};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Lesson 05: lesson 04, plus an IPC namespace.
+///
+/// Everything lesson 04 does, but the child is also cloned with
+/// CLONE_NEWIPC and mounts a fresh mqueue file system on /dev/mqueue.
+/// First, the lesson makes a System V message queue, shared-memory segment
+/// and semaphore set and a POSIX message queue on the host; without a
+/// command, the demo shows that the container sees none of them. The
+/// host's objects are removed when the lesson ends, even if it fails.
+#[derive(Debug, Parser)]
+#[command(
+    name = "05-ipc",
+    version,
+    after_help = "Examples:\n  sudo 05-ipc\n  sudo 05-ipc -- sh -c 'cat /proc/sysvipc/msg; ls /dev/mqueue'\n\nNext: 06-net gives the container a network stack of its own."
+)]
+struct Args {
+    #[command(flatten)]
+    output: lesson::OutputArgs,
+
+    #[command(flatten)]
+    rootfs: lesson::RootfsArgs,
+
+    /// The container's hostname: lowercase letters, digits, '-' and dots, at most 64 characters
+    #[arg(long, value_name = "NAME", default_value = uts::DEFAULT_HOSTNAME, value_parser = uts::parse_hostname)]
+    hostname: String,
+
+    /// The container's NIS domain name (same rules); without it, the container keeps a copy of the host's
+    #[arg(long, value_name = "NAME", value_parser = uts::parse_domainname)]
+    domainname: Option<String>,
+
+    /// After pivot_root, try lesson 01's chroot escape: it no longer reaches the host
+    #[arg(long)]
+    escape: bool,
+
+    /// The command to run instead of the demo; put it after `--`
+    #[arg(last = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    lesson::main(args.output.quiet, || {
+        lesson::require_root(
+            "05-ipc",
+            "creates mount, PID, UTS and IPC namespaces, which needs CAP_SYS_ADMIN",
+        )?;
+        let rootfs = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
+        let host_mounts = mount::MountTable::read()?;
+        let host_names = uts::HostNames::read()?;
+        let host_ipc = ipc::sysv_snapshot()?;
+        // Made before the child, removed when `host_objects` is dropped:
+        // at the end, or on the way out of any error below.
+        let host_objects = ipc::HostObjects::create()?;
+        host_objects.show()?;
+        demo::show_host_view()?;
+        let demo_script = if args.escape {
+            demo::after_escape(&rootfs)
+        } else {
+            demo::LOOK_AROUND.to_string()
+        };
+        let command = demo::or_demo(args.command, &[&demo_script, demo::IPC_INSIDE]);
+        let names = uts::Names {
+            hostname: args.hostname,
+            domainname: args.domainname,
+        };
+        let host_root = chroot::dir_id(Path::new("/"))?;
+        // ANCHOR: run
+        let flags = pid::FLAG | mount::FLAG | uts::FLAG | ipc::FLAG;
+        let mut child = process::spawn(flags, || {
+            mount::make_private()?;
+            let old_root = mount::pivot_into(&rootfs)?;
+            mount::standard_filesystems()?;
+            old_root.detach()?;
+            ipc::mount_mqueue()?;
+            uts::set_names(&names)?;
+            if args.escape {
+                let outcome = chroot::escape(host_root, &rootfs.join(".nslab-escape"))?;
+                mount::explain_escape(outcome);
+            }
+            Ok(process::exec(&command)?)
+        })?;
+        pid::show_from_host(child.pid())?;
+        mount::show_from_host(child.pid())?;
+        uts::show_from_host(child.pid())?;
+        ipc::show_from_host(child.pid())?;
+        child.release();
+        let exit = child.wait()?;
+        // ANCHOR_END: run
+        ipc::show_host_after(host_objects, &host_ipc)?;
+        uts::show_host_unchanged(&host_names)?;
+        mount::show_host_unchanged(&host_mounts)?;
+        Ok(lesson::finish(exit))
+    })
+}
