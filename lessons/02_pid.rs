@@ -65,12 +65,11 @@ fn main() -> ExitCode {
         )?;
         let rootfs = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
         demo::show_host_view()?;
-        let demo_script = if args.escape {
-            demo::after_escape(&rootfs)
-        } else {
-            demo::LOOK_AROUND.to_string()
-        };
-        let command = demo::or_demo(args.command, &[&demo_script, demo::PID_ONE]);
+        // After an escape the demo looks at where it landed; PID_ONE's
+        // remarks about an empty /proc would not be true on the host's /.
+        let escaped = demo::after_escape(&rootfs);
+        let demo: &[&str] = if args.escape { &[&escaped] } else { &[demo::LOOK_AROUND, demo::PID_ONE] };
+        let command = demo::or_demo(args.command, demo);
         let host_root = chroot::dir_id(Path::new("/"))?;
         // ANCHOR: run
         let mut child = process::spawn(pid::FLAG, || {
@@ -85,7 +84,8 @@ fn main() -> ExitCode {
         child.release();
         let exit = child.wait()?;
         // ANCHOR_END: run
+        let status = lesson::finish(exit);
         pid::explain_pid_one_duties();
-        Ok(lesson::finish(exit))
+        Ok(status)
     })
 }

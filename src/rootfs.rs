@@ -125,7 +125,7 @@ impl Source {
     /// A one-line description for narration and for `nslab doctor`.
     pub fn describe(&self) -> String {
         match self {
-            Source::Busybox(path) => format!("busybox from {}", path.display()),
+            Source::Busybox(path) => format!("busybox ({})", path.display()),
             Source::HostPrograms(programs) => format!(
                 "{} host programs and their shared libraries",
                 programs.len()
@@ -352,9 +352,10 @@ fn install_with_libraries(program: &Path, dest: &Path) -> Result<(), RootfsError
         path: program.into(),
         source,
     })?;
-    // A program called `busybox` always lands at /bin/busybox, where the
-    // applet symlinks point; others keep their host path (resolved, so that
-    // /bin -> usr/bin symlinks on usr-merged hosts do not matter).
+    // Every program lands in /bin under the name it was found by (so
+    // /bin/sh stays "sh" even where the host's is a link to dash); busybox
+    // goes to /bin/busybox, where the applet symlinks point. The bytes come
+    // from the resolved path, so host links do not matter.
     let inside = if program.file_name().is_some_and(|n| n == "busybox") {
         PathBuf::from("/bin/busybox")
     } else {

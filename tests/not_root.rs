@@ -22,6 +22,9 @@ fn lessons_refuse_without_root_and_say_sudo() {
         env!("CARGO_BIN_EXE_00-process"),
         env!("CARGO_BIN_EXE_01-chroot"),
         env!("CARGO_BIN_EXE_02-pid"),
+        env!("CARGO_BIN_EXE_03-mount"),
+        env!("CARGO_BIN_EXE_04-uts"),
+        env!("CARGO_BIN_EXE_05-ipc"),
     ];
     for bin in lessons {
         let (code, out, err) = as_nobody(bin, &[]);

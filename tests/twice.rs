@@ -47,6 +47,10 @@ fn each_lesson_twice_leaves_the_host_as_it_found_it() {
         (env!("CARGO_BIN_EXE_01-chroot"), &[]),
         (env!("CARGO_BIN_EXE_01-chroot"), &["--escape"]),
         (env!("CARGO_BIN_EXE_02-pid"), &[]),
+        (env!("CARGO_BIN_EXE_03-mount"), &[]),
+        (env!("CARGO_BIN_EXE_03-mount"), &["--escape"]),
+        (env!("CARGO_BIN_EXE_04-uts"), &["--hostname", "lab"]),
+        (env!("CARGO_BIN_EXE_05-ipc"), &[]),
     ];
     for (bin, args) in lessons {
         let mounts = common::mount_points();
