@@ -68,7 +68,11 @@ fn main() -> ExitCode {
         // After an escape the demo looks at where it landed; PID_ONE's
         // remarks about an empty /proc would not be true on the host's /.
         let escaped = demo::after_escape(&rootfs);
-        let demo: &[&str] = if args.escape { &[&escaped] } else { &[demo::LOOK_AROUND, demo::PID_ONE] };
+        let demo: &[&str] = if args.escape {
+            &[&escaped]
+        } else {
+            &[demo::LOOK_AROUND, demo::PID_ONE]
+        };
         let command = demo::or_demo(args.command, demo);
         let host_root = chroot::dir_id(Path::new("/"))?;
         // ANCHOR: run

@@ -26,7 +26,7 @@
 
 use clap::Parser;
 use nslab::process::Exit;
-use nslab::{chroot, demo, lesson, mount, pid, process, rootfs};
+use nslab::{chroot, demo, lesson, mount, namespace, pid, process, rootfs};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -99,7 +99,7 @@ fn main() -> ExitCode {
                 Ok(process::exec(&command)?)
             })?;
             pid::show_from_host(child.pid())?;
-            mount::show_from_host(child.pid())?;
+            namespace::show_from_host(child.pid(), "mnt")?;
             child.release();
             let exit = child.wait()?;
             // ANCHOR_END: run

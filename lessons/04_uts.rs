@@ -22,7 +22,7 @@
 //! **Next.** Lesson 05 gives the container its own IPC objects.
 
 use clap::Parser;
-use nslab::{chroot, demo, lesson, mount, pid, process, rootfs, uts};
+use nslab::{chroot, demo, lesson, mount, namespace, pid, process, rootfs, uts};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -101,8 +101,8 @@ fn main() -> ExitCode {
             Ok(process::exec(&command)?)
         })?;
         pid::show_from_host(child.pid())?;
-        mount::show_from_host(child.pid())?;
-        uts::show_from_host(child.pid())?;
+        namespace::show_from_host(child.pid(), "mnt")?;
+        namespace::show_from_host(child.pid(), "uts")?;
         child.release();
         let exit = child.wait()?;
         // ANCHOR_END: run

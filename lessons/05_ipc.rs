@@ -20,7 +20,7 @@
 //! **Next.** Lesson 06 gives the container a network stack of its own.
 
 use clap::Parser;
-use nslab::{chroot, demo, ipc, lesson, mount, pid, process, rootfs, uts};
+use nslab::{chroot, demo, ipc, lesson, mount, namespace, pid, process, rootfs, uts};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -105,9 +105,9 @@ fn main() -> ExitCode {
             Ok(process::exec(&command)?)
         })?;
         pid::show_from_host(child.pid())?;
-        mount::show_from_host(child.pid())?;
-        uts::show_from_host(child.pid())?;
-        ipc::show_from_host(child.pid())?;
+        namespace::show_from_host(child.pid(), "mnt")?;
+        namespace::show_from_host(child.pid(), "uts")?;
+        namespace::show_from_host(child.pid(), "ipc")?;
         child.release();
         let exit = child.wait()?;
         // ANCHOR_END: run

@@ -4,7 +4,7 @@
 //! what the lesson shows of the host from outside, with the same labels, so
 //! the two can be read side by side: what is the same, what changed.
 
-use crate::{narrate, pid};
+use crate::{namespace, narrate};
 use std::fs;
 
 /// Looks around from inside: the shell's PID, the hostname, the PID
@@ -79,7 +79,7 @@ pub fn show_host_view() -> Result<(), crate::Error> {
     narrate::heading("The host, as the lesson sees it");
     let hostname = nix::sys::utsname::uname().map(|u| u.nodename().to_string_lossy().into_owned());
     narrate::observe("hostname", hostname.unwrap_or_default());
-    narrate::observe("pid namespace", pid::namespace_of(None, "pid")?);
+    narrate::observe("pid namespace", namespace::id_of(None, "pid")?);
     narrate::observe("/ holds", root_listing("/"));
     narrate::heading("The container");
     Ok(())

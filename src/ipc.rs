@@ -20,7 +20,6 @@ use nix::mount::MsFlags;
 use nix::mqueue::{mq_close, mq_open, mq_unlink, MQ_OFlag, MqAttr};
 use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
-use nix::unistd::Pid;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -314,22 +313,6 @@ pub fn mount_mqueue() -> Result<(), IpcError> {
     Ok(())
 }
 // ANCHOR_END: mqueue
-
-/// Shows, from the host, that the child is in an IPC namespace of its own.
-// ANCHOR: observe
-pub fn show_from_host(child: Pid) -> Result<(), IpcError> {
-    let read = |who: String| {
-        let path = PathBuf::from(format!("/proc/{who}/ns/ipc"));
-        fs::read_link(&path)
-            .map(|link| link.display().to_string())
-            .map_err(|source| IpcError::Read { path, source })
-    };
-    narrate::file_op(format!("read /proc/{child}/ns/ipc"));
-    narrate::observe("ipc namespace", read("self".into())?);
-    narrate::observe("child's ipc ns", read(child.to_string())?);
-    Ok(())
-}
-// ANCHOR_END: observe
 
 /// After the run: the queue made inside is not on the host, then the
 /// host's objects are removed and the host's System V table compared with

@@ -13,6 +13,7 @@
 //! | [`process`] | 00-process | fork/clone + execve + waitpid: a container starts as a process |
 //! | [`rootfs`] | 01-chroot | the default root filesystem, built offline from the host |
 //! | [`chroot`] | 01-chroot | chroot(2), and the classic escape from it |
+//! | [`namespace`] | 02 on | namespaces seen from the host: `/proc/<pid>/ns/<kind>` |
 //! | [`pid`] | 02-pid | the PID namespace: PID 1, and two PIDs for one process |
 //! | [`mount`] | 03-mount | the mount namespace: private propagation, pivot_root, fresh /proc /dev /sys /tmp |
 //! | [`uts`] | 04-uts | the UTS namespace: a hostname and domainname of its own |
@@ -31,6 +32,7 @@ pub mod doctor;
 pub mod ipc;
 pub mod lesson;
 pub mod mount;
+pub mod namespace;
 pub mod narrate;
 pub mod pid;
 pub mod process;
@@ -59,6 +61,9 @@ pub enum Error {
     /// From [`chroot`].
     #[error(transparent)]
     Chroot(#[from] chroot::ChrootError),
+    /// From [`namespace`].
+    #[error(transparent)]
+    Namespace(#[from] namespace::NamespaceError),
     /// From [`pid`].
     #[error(transparent)]
     Pid(#[from] pid::PidError),

@@ -29,7 +29,7 @@ use nix::fcntl::{Flock, FlockArg};
 use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use nix::sys::stat::{Mode, SFlag};
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::ForkResult;
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{self, IsTerminal};
@@ -719,22 +719,6 @@ impl MountTable {
         self.0.difference(&before.0).cloned().collect()
     }
 }
-
-/// Shows, from the host, that the child has a mount namespace of its own.
-// ANCHOR: observe
-pub fn show_from_host(child: Pid) -> Result<(), MountError> {
-    let read = |who: String| {
-        let path = PathBuf::from(format!("/proc/{who}/ns/mnt"));
-        fs::read_link(&path)
-            .map(|link| link.display().to_string())
-            .map_err(|source| MountError::Read { path, source })
-    };
-    narrate::file_op(format!("read /proc/{child}/ns/mnt"));
-    narrate::observe("mnt namespace", read("self".into())?);
-    narrate::observe("child's mnt ns", read(child.to_string())?);
-    Ok(())
-}
-// ANCHOR_END: observe
 
 /// Compares the host's mount table with the one read before the run, and
 /// says what the learner should conclude.

@@ -8,7 +8,7 @@
 //! The namespace itself is created by [`crate::process::spawn`] with
 //! `CLONE_NEWPID`; this module holds what the lesson shows about it.
 
-use crate::narrate;
+use crate::{namespace, narrate};
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 use std::fs;
@@ -53,20 +53,10 @@ pub fn parse_nspid(status: &str) -> Vec<i32> {
         .unwrap_or_default()
 }
 
-/// The namespace a process is in, as `readlink /proc/<pid>/ns/<kind>` shows
-/// it: `pid:[4026531836]`. Two processes are in the same namespace exactly
-/// when these are equal (namespaces(7)).
-pub fn namespace_of(pid: Option<Pid>, kind: &str) -> Result<String, PidError> {
-    let who = pid.map_or("self".to_string(), |p| p.to_string());
-    let path = PathBuf::from(format!("/proc/{who}/ns/{kind}"));
-    let link = fs::read_link(&path).map_err(|source| PidError::ReadProc { path, source })?;
-    Ok(link.display().to_string())
-}
-
 /// Shows, from the host, the child that was just cloned into a new PID
 /// namespace: its two PIDs and the two namespaces.
 // ANCHOR: observe
-pub fn show_from_host(child: Pid) -> Result<(), PidError> {
+pub fn show_from_host(child: Pid) -> Result<(), crate::Error> {
     narrate::heading("The child, seen from the host");
     let pids = nspids(child)?;
     let pid_list: Vec<String> = pids.iter().map(|p| p.to_string()).collect();
@@ -75,8 +65,8 @@ pub fn show_from_host(child: Pid) -> Result<(), PidError> {
     narrate::explain(
         "one process, two numbers: its PID on the host, then its PID in its own namespace",
     );
-    narrate::observe("pid namespace", namespace_of(None, "pid")?);
-    narrate::observe("child's pid ns", namespace_of(Some(child), "pid")?);
+    narrate::observe("pid namespace", namespace::id_of(None, "pid")?);
+    narrate::observe("child's pid ns", namespace::id_of(Some(child), "pid")?);
     Ok(())
 }
 // ANCHOR_END: observe

@@ -15,8 +15,6 @@
 use crate::narrate;
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
-use nix::unistd::Pid;
-use std::fs;
 use std::io;
 use std::path::PathBuf;
 
@@ -218,22 +216,6 @@ impl HostNames {
         })
     }
 }
-
-/// Shows, from the host, that the child is in a UTS namespace of its own.
-// ANCHOR: observe
-pub fn show_from_host(child: Pid) -> Result<(), UtsError> {
-    let read = |who: String| {
-        let path = PathBuf::from(format!("/proc/{who}/ns/uts"));
-        fs::read_link(&path)
-            .map(|link| link.display().to_string())
-            .map_err(|source| UtsError::Read { path, source })
-    };
-    narrate::file_op(format!("read /proc/{child}/ns/uts"));
-    narrate::observe("uts namespace", read("self".into())?);
-    narrate::observe("child's uts ns", read(child.to_string())?);
-    Ok(())
-}
-// ANCHOR_END: observe
 
 /// Reads the host's names again after the run and compares them with
 /// `before`.
