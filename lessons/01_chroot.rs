@@ -59,12 +59,8 @@ fn main() -> ExitCode {
         lesson::require_root("01-chroot", "calls chroot(2), which needs CAP_SYS_CHROOT")?;
         let rootfs = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
         demo::show_host_view()?;
-        let demo_script = if args.escape {
-            demo::after_escape(&rootfs)
-        } else {
-            demo::LOOK_AROUND.to_string()
-        };
-        let command = demo::or_demo(args.command, &[&demo_script]);
+        let first_look = demo::first_look(args.escape, &rootfs);
+        let command = demo::or_demo(args.command, &[&first_look]);
         // Taken before the chroot, so the escape can tell whether it got out.
         let host_root = chroot::dir_id(Path::new("/"))?;
         // ANCHOR: run

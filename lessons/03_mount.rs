@@ -74,12 +74,8 @@ fn main() -> ExitCode {
         let rootfs = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
         let host_mounts = mount::MountTable::read()?;
         demo::show_host_view()?;
-        let demo_script = if args.escape {
-            demo::after_escape(&rootfs)
-        } else {
-            demo::LOOK_AROUND.to_string()
-        };
-        let command = demo::or_demo(args.command, &[&demo_script, demo::MOUNTS]);
+        let first_look = demo::first_look(args.escape, &rootfs);
+        let command = demo::or_demo(args.command, &[&first_look, demo::MOUNTS]);
         let host_root = chroot::dir_id(Path::new("/"))?;
         let run = || -> Result<Exit, nslab::Error> {
             // ANCHOR: run

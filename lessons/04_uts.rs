@@ -76,12 +76,8 @@ fn main() -> ExitCode {
         let host_mounts = mount::MountTable::read()?;
         let host_names = uts::HostNames::read()?;
         demo::show_host_view()?;
-        let demo_script = if args.escape {
-            demo::after_escape(&rootfs)
-        } else {
-            demo::LOOK_AROUND.to_string()
-        };
-        let command = demo::or_demo(args.command, &[&demo_script, demo::UTS_NAMES]);
+        let first_look = demo::first_look(args.escape, &rootfs);
+        let command = demo::or_demo(args.command, &[&first_look, demo::UTS_NAMES]);
         let names = uts::Names {
             hostname: args.hostname,
             domainname: args.domainname,

@@ -78,12 +78,8 @@ fn main() -> ExitCode {
         let host_objects = ipc::HostObjects::create()?;
         host_objects.show()?;
         demo::show_host_view()?;
-        let demo_script = if args.escape {
-            demo::after_escape(&rootfs)
-        } else {
-            demo::LOOK_AROUND.to_string()
-        };
-        let command = demo::or_demo(args.command, &[&demo_script, demo::IPC_INSIDE]);
+        let first_look = demo::first_look(args.escape, &rootfs);
+        let command = demo::or_demo(args.command, &[&first_look, demo::IPC_INSIDE]);
         let names = uts::Names {
             hostname: args.hostname,
             domainname: args.domainname,

@@ -101,6 +101,16 @@ pub fn root_listing(dir: &str) -> String {
     names.join(" ")
 }
 
+/// The first part of every rootfs lesson's demo: [`LOOK_AROUND`], or,
+/// with `--escape`, [`after_escape`] to see where the escape landed.
+pub fn first_look(escape: bool, rootfs: &std::path::Path) -> String {
+    if escape {
+        after_escape(rootfs)
+    } else {
+        LOOK_AROUND.to_string()
+    }
+}
+
 /// The demo after `--escape`: where did the escaped process end up?
 /// `rootfs` is the rootfs's path on the host.
 pub fn after_escape(rootfs: &std::path::Path) -> String {

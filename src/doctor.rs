@@ -1304,6 +1304,11 @@ pub fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fix a fact suggests, or "" when it has none.
+    fn fix_of(fact: &Fact) -> &str {
+        fact.fix.as_deref().unwrap_or("")
+    }
     use nix::sys::statfs::TMPFS_MAGIC;
 
     // --- Fake machine files -------------------------------------------------
@@ -1464,11 +1469,10 @@ pids\t4\t65\t1
             Attempt::AsRoot(Err(Errno::ENOSPC)),
         );
         assert_eq!(fact.status, Status::Missing);
-        assert!(fact
-            .fix
-            .as_deref()
-            .unwrap_or("")
-            .contains("user.max_user_namespaces"));
+        assert!(
+            fix_of(&fact).contains("user.max_user_namespaces"),
+            "{fact:?}"
+        );
     }
 
     #[test]
@@ -1491,11 +1495,7 @@ pids\t4\t65\t1
             Attempt::Unprivileged(Err(Errno::EPERM)),
         );
         assert_eq!(fact.status, Status::Missing);
-        assert!(fact
-            .fix
-            .as_deref()
-            .unwrap_or("")
-            .contains("sudo nslab doctor"));
+        assert!(fix_of(&fact).contains("sudo nslab doctor"), "{fact:?}");
     }
 
     // --- User-namespace sysctls -----------------------------------------
@@ -1526,33 +1526,30 @@ pids\t4\t65\t1
     fn user_namespaces_disabled_by_max_user_namespaces() {
         let fact = interpret_max_user_namespaces(Some("0\n"));
         assert_eq!(fact.status, Status::Missing);
-        assert!(fact
-            .fix
-            .as_deref()
-            .unwrap_or("")
-            .contains("user.max_user_namespaces=15000"));
+        assert!(
+            fix_of(&fact).contains("user.max_user_namespaces=15000"),
+            "{fact:?}"
+        );
     }
 
     #[test]
     fn user_namespaces_disabled_by_debians_switch() {
         let fact = interpret_unprivileged_userns_clone(Some("0\n"));
         assert_eq!(fact.status, Status::Missing);
-        assert!(fact
-            .fix
-            .as_deref()
-            .unwrap_or("")
-            .contains("kernel.unprivileged_userns_clone=1"));
+        assert!(
+            fix_of(&fact).contains("kernel.unprivileged_userns_clone=1"),
+            "{fact:?}"
+        );
     }
 
     #[test]
     fn user_namespaces_restricted_by_ubuntus_apparmor_switch() {
         let fact = interpret_apparmor_restrict_userns(Some("1\n"));
         assert_eq!(fact.status, Status::Missing);
-        assert!(fact
-            .fix
-            .as_deref()
-            .unwrap_or("")
-            .contains("kernel.apparmor_restrict_unprivileged_userns=0"));
+        assert!(
+            fix_of(&fact).contains("kernel.apparmor_restrict_unprivileged_userns=0"),
+            "{fact:?}"
+        );
     }
 
     #[test]
@@ -1581,11 +1578,7 @@ pids\t4\t65\t1
         assert!(!filesystem_listed(FILESYSTEMS_WITHOUT_OVERLAY, "overlay"));
         let fact = interpret_overlay(FILESYSTEMS_WITHOUT_OVERLAY, None);
         assert_eq!(fact.status, Status::Missing);
-        assert!(fact
-            .fix
-            .as_deref()
-            .unwrap_or("")
-            .contains("modprobe overlay"));
+        assert!(fix_of(&fact).contains("modprobe overlay"), "{fact:?}");
     }
 
     #[test]
@@ -1595,11 +1588,7 @@ pids\t4\t65\t1
         let fact = interpret_overlay(FILESYSTEMS_WITHOUT_OVERLAY, Some(MODULES_DEP_WITH_OVERLAY));
         assert_eq!(fact.status, Status::Missing);
         assert!(fact.detail.contains("installed but not loaded"));
-        assert!(fact
-            .fix
-            .as_deref()
-            .unwrap_or("")
-            .contains("modprobe overlay"));
+        assert!(fix_of(&fact).contains("modprobe overlay"), "{fact:?}");
     }
 
     // --- Cgroups --------------------------------------------------------
@@ -1698,11 +1687,7 @@ pids\t4\t65\t1
         let fact = interpret_cgroup_controllers(&cgroups);
         assert_eq!(fact.status, Status::Missing);
         assert!(fact.detail.starts_with("missing memory"));
-        assert!(fact
-            .fix
-            .as_deref()
-            .unwrap_or("")
-            .contains("cgroup_disable=memory"));
+        assert!(fix_of(&fact).contains("cgroup_disable=memory"), "{fact:?}");
     }
 
     #[test]
