@@ -10,8 +10,8 @@
 //! **Run it.**
 //!
 //! ```text
-//! sudo target/debug/00-process            # the demo
-//! sudo target/debug/00-process -- sh      # your own command (here a shell)
+//! target/debug/00-process            # the demo; no root needed
+//! target/debug/00-process -- sh      # your own command (here a shell)
 //! ```
 //!
 //! **Look for.** The child's PID is the one `fork()` returned on the host;
@@ -20,8 +20,9 @@
 //! **Next.** Lesson 01 gives the child its own `/` with `chroot(2)`.
 
 use clap::Parser;
-use nix::sched::CloneFlags;
-use nslab::{demo, lesson, process};
+use nslab::spec::Spec;
+use nslab::start::{self, Hooks};
+use nslab::{demo, lesson};
 use std::process::ExitCode;
 
 /// Lesson 00: run a command as a plain child process, with nothing isolated.
@@ -34,7 +35,7 @@ use std::process::ExitCode;
 #[command(
     name = "00-process",
     version,
-    after_help = "Examples:\n  sudo 00-process\n  sudo 00-process -- sh -c 'echo my pid is $$'\n\nNext: 01-chroot gives the child its own root directory."
+    after_help = "Examples:\n  00-process\n  00-process -- sh -c 'echo my pid is $$'"
 )]
 struct Args {
     #[command(flatten)]
@@ -46,19 +47,17 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    lesson::main(args.output.quiet, || {
-        // 00 itself could run unprivileged; it asks for root so that its
-        // output compares line for line with the lessons after it.
-        lesson::require_root(
-            "00-process",
-            "runs as root like every later lesson, so their outputs compare",
-        )?;
+    let args: Args = lesson::parse("00-process");
+    lesson::main("00-process", args.output.quiet, || {
         demo::show_host_view()?;
         let command = demo::or_demo(args.command, &[demo::LOOK_AROUND]);
         // ANCHOR: run
-        let child = process::spawn(CloneFlags::empty(), || Ok(process::exec(&command)?))?;
-        let exit = child.wait()?;
+        // Nothing but a command: no namespace, no root filesystem.
+        let spec = Spec {
+            command,
+            ..Spec::default()
+        };
+        let exit = start::run(&spec, Hooks::default())?;
         // ANCHOR_END: run
         Ok(lesson::finish(exit))
     })

@@ -20,9 +20,9 @@
 //! **Next.** Lesson 02 gives the child its own PIDs: it becomes PID 1.
 
 use clap::Parser;
-use nix::sched::CloneFlags;
-use nslab::{chroot, demo, lesson, process, rootfs};
-use std::path::Path;
+use nslab::spec::{Root, Spec};
+use nslab::start::{self, Hooks};
+use nslab::{demo, lesson, rootfs};
 use std::process::ExitCode;
 
 /// Lesson 01: run a command chrooted into a root filesystem.
@@ -35,7 +35,7 @@ use std::process::ExitCode;
 #[command(
     name = "01-chroot",
     version,
-    after_help = "Examples:\n  sudo 01-chroot\n  sudo 01-chroot --escape\n  sudo 01-chroot -- ls /\n\nNext: 02-pid gives the child its own PID namespace."
+    after_help = "Examples:\n  sudo 01-chroot\n  sudo 01-chroot --escape\n  sudo 01-chroot -- ls /"
 )]
 struct Args {
     #[command(flatten)]
@@ -54,25 +54,26 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    lesson::main(args.output.quiet, || {
-        lesson::require_root("01-chroot", "calls chroot(2), which needs CAP_SYS_CHROOT")?;
+    let args: Args = lesson::parse("01-chroot");
+    lesson::main("01-chroot", args.output.quiet, || {
         let rootfs = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
+        let writes = demo::RootfsWatch::start(&rootfs);
         demo::show_host_view()?;
-        let first_look = demo::first_look(args.escape, &rootfs);
-        let command = demo::or_demo(args.command, &[&first_look]);
-        // Taken before the chroot, so the escape can tell whether it got out.
-        let host_root = chroot::dir_id(Path::new("/"))?;
+        let command = demo::or_demo(args.command, &[&demo::first_look(args.escape, &rootfs)]);
+        let escape = demo::Escape::prepare(&rootfs)?;
         // ANCHOR: run
-        let child = process::spawn(CloneFlags::empty(), || {
-            chroot::enter(&rootfs)?;
-            if args.escape {
-                chroot::escape(host_root, &rootfs.join(".nslab-escape"))?;
-            }
-            Ok(process::exec(&command)?)
-        })?;
-        let exit = child.wait()?;
+        let spec = Spec {
+            root: Some(Root::chroot(rootfs.clone())),
+            command,
+            ..Spec::default()
+        };
+        let hooks = Hooks {
+            inside: args.escape.then(|| Box::new(|| escape.attempt(false)) as _),
+            ..Hooks::default()
+        };
+        let exit = start::run(&spec, hooks);
         // ANCHOR_END: run
-        Ok(lesson::finish(exit))
+        writes.report();
+        Ok(lesson::finish(exit?))
     })
 }

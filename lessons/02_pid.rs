@@ -24,8 +24,10 @@
 //! `pivot_root`, which finally closes the chroot escape.
 
 use clap::Parser;
-use nslab::{chroot, demo, lesson, pid, process, rootfs};
-use std::path::Path;
+use nslab::namespace::Namespace;
+use nslab::spec::{Root, Spec};
+use nslab::start::{self, Hooks};
+use nslab::{demo, lesson, mount, pid, rootfs};
 use std::process::ExitCode;
 
 /// Lesson 02: run a command as PID 1 of a new PID namespace, chrooted.
@@ -38,7 +40,7 @@ use std::process::ExitCode;
 #[command(
     name = "02-pid",
     version,
-    after_help = "Examples:\n  sudo 02-pid\n  sudo 02-pid -- sh -c 'echo $$'\n\nNext: 03-mount gives the child its own mount table and a fresh /proc."
+    after_help = "Examples:\n  sudo 02-pid\n  sudo 02-pid -- sh -c 'echo $$'"
 )]
 struct Args {
     #[command(flatten)]
@@ -57,13 +59,11 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    lesson::main(args.output.quiet, || {
-        lesson::require_root(
-            "02-pid",
-            "creates a PID namespace, which needs CAP_SYS_ADMIN",
-        )?;
+    let args: Args = lesson::parse("02-pid");
+    lesson::main("02-pid", args.output.quiet, || {
         let rootfs = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
+        let host_mounts = mount::MountTable::read()?;
+        let writes = demo::RootfsWatch::start(&rootfs);
         demo::show_host_view()?;
         // After an escape the demo looks at where it landed; PID_ONE's
         // remarks about an empty /proc would not be true on the host's /.
@@ -74,21 +74,25 @@ fn main() -> ExitCode {
             &[demo::LOOK_AROUND, demo::PID_ONE]
         };
         let command = demo::or_demo(args.command, demo);
-        let host_root = chroot::dir_id(Path::new("/"))?;
+        let escape = demo::Escape::prepare(&rootfs)?;
         // ANCHOR: run
-        let mut child = process::spawn(pid::FLAG, || {
-            chroot::enter(&rootfs)?;
-            if args.escape {
-                chroot::escape(host_root, &rootfs.join(".nslab-escape"))?;
-            }
-            Ok(process::exec(&command)?)
-        })?;
-        // The child waits at its gate, so it is certainly alive to look at.
-        pid::show_from_host(child.pid())?;
-        child.release();
-        let exit = child.wait()?;
+        let spec = Spec {
+            namespaces: vec![Namespace::Pid],
+            root: Some(Root::chroot(rootfs.clone())),
+            command,
+            ..Spec::default()
+        };
+        let hooks = Hooks {
+            // The child waits at its gate, so it is certainly alive to look at.
+            from_host: Some(Box::new(|child| demo::show_child(child, &spec.namespaces))),
+            inside: args.escape.then(|| Box::new(|| escape.attempt(false)) as _),
+        };
+        let exit = start::run(&spec, hooks);
         // ANCHOR_END: run
-        let status = lesson::finish(exit);
+        // No mount namespace yet: a mount made inside lands on the host.
+        mount::show_host_unchanged(&host_mounts, &rootfs)?;
+        writes.report();
+        let status = lesson::finish(exit?);
         pid::explain_pid_one_duties();
         Ok(status)
     })

@@ -25,9 +25,10 @@
 //! **Next.** Lesson 04 gives the container a hostname of its own.
 
 use clap::Parser;
-use nslab::process::Exit;
-use nslab::{chroot, demo, lesson, mount, namespace, pid, process, rootfs};
-use std::path::Path;
+use nslab::namespace::Namespace;
+use nslab::spec::{Enter, Mount, Root, Spec};
+use nslab::start::{self, Hooks};
+use nslab::{demo, lesson, mount, rootfs};
 use std::process::ExitCode;
 
 /// Lesson 03: run a command in new PID and mount namespaces, pivoted into a rootfs.
@@ -42,7 +43,7 @@ use std::process::ExitCode;
 #[command(
     name = "03-mount",
     version,
-    after_help = "Examples:\n  sudo 03-mount\n  sudo 03-mount --escape\n  sudo 03-mount --no-private\n  sudo 03-mount -- sh -c 'ps; cat /proc/self/mounts'\n\nNext: 04-uts gives the container a hostname of its own."
+    after_help = "Examples:\n  sudo 03-mount\n  sudo 03-mount --escape\n  sudo 03-mount --no-private\n  sudo 03-mount -- sh -c 'ps; cat /proc/self/mounts'"
 )]
 struct Args {
     #[command(flatten)]
@@ -65,48 +66,46 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    lesson::main(args.output.quiet, || {
-        lesson::require_root(
-            "03-mount",
-            "creates mount and PID namespaces and mounts file systems, which needs CAP_SYS_ADMIN",
-        )?;
+    let args: Args = lesson::parse("03-mount");
+    lesson::main("03-mount", args.output.quiet, || {
         let rootfs = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
         let host_mounts = mount::MountTable::read()?;
+        let writes = demo::RootfsWatch::start(&rootfs);
         demo::show_host_view()?;
         let first_look = demo::first_look(args.escape, &rootfs);
-        let command = demo::or_demo(args.command, &[&first_look, demo::MOUNTS]);
-        let host_root = chroot::dir_id(Path::new("/"))?;
-        let run = || -> Result<Exit, nslab::Error> {
-            // ANCHOR: run
-            let mut child = process::spawn(pid::FLAG | mount::FLAG, || {
-                if args.no_private {
-                    mount::skip_private();
-                } else {
-                    mount::make_private()?;
-                }
-                let old_root = mount::pivot_into(&rootfs)?;
-                mount::standard_filesystems()?;
-                old_root.detach()?;
-                if args.escape {
-                    let outcome = chroot::escape(host_root, &rootfs.join(".nslab-escape"))?;
-                    mount::explain_escape(outcome);
-                }
-                Ok(process::exec(&command)?)
-            })?;
-            pid::show_from_host(child.pid())?;
-            namespace::show_from_host(child.pid(), "mnt")?;
-            child.release();
-            let exit = child.wait()?;
-            // ANCHOR_END: run
-            Ok(exit)
+        let command = demo::or_demo(
+            args.command,
+            &[&first_look, demo::MOUNTS, demo::STILL_OPEN],
+        );
+        let escape = demo::Escape::prepare(&rootfs)?;
+        // ANCHOR: run
+        let spec = Spec {
+            namespaces: vec![Namespace::Pid, Namespace::Mnt],
+            root: Some(Root {
+                path: rootfs.clone(),
+                enter: Enter::Pivot {
+                    make_private: !args.no_private,
+                },
+            }),
+            mounts: Mount::STANDARD.to_vec(),
+            command,
+            ..Spec::default()
         };
+        let run = || {
+            let hooks = Hooks {
+                from_host: Some(Box::new(|child| demo::show_child(child, &spec.namespaces))),
+                inside: args.escape.then(|| Box::new(|| escape.attempt(true)) as _),
+            };
+            start::run(&spec, hooks)
+        };
+        // ANCHOR_END: run
         let exit = if args.no_private {
-            mount::in_shared_outer_namespace(run)?
+            mount::in_shared_outer_namespace(run).map_err(nslab::Error::from)
         } else {
-            run()?
+            run()
         };
-        mount::show_host_unchanged(&host_mounts)?;
-        Ok(lesson::finish(exit))
+        mount::show_host_unchanged(&host_mounts, &rootfs)?;
+        writes.report();
+        Ok(lesson::finish(exit?))
     })
 }

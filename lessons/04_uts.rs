@@ -22,8 +22,10 @@
 //! **Next.** Lesson 05 gives the container its own IPC objects.
 
 use clap::Parser;
-use nslab::{chroot, demo, lesson, mount, namespace, pid, process, rootfs, uts};
-use std::path::Path;
+use nslab::namespace::Namespace;
+use nslab::spec::{Mount, Root, Spec};
+use nslab::start::{self, Hooks};
+use nslab::{demo, lesson, mount, rootfs, uts};
 use std::process::ExitCode;
 
 /// Lesson 04: lesson 03, plus a UTS namespace with a hostname of its own.
@@ -37,7 +39,7 @@ use std::process::ExitCode;
 #[command(
     name = "04-uts",
     version,
-    after_help = "Examples:\n  sudo 04-uts\n  sudo 04-uts --hostname lab --domainname example.org\n  sudo 04-uts --hostname lab -- sh -c 'hostname; uname -n'\n\nNext: 05-ipc gives the container its own IPC objects."
+    after_help = "Examples:\n  sudo 04-uts\n  sudo 04-uts --hostname lab --domainname example.org\n  sudo 04-uts --hostname lab -- sh -c 'hostname; uname -n'"
 )]
 struct Args {
     #[command(flatten)]
@@ -46,13 +48,8 @@ struct Args {
     #[command(flatten)]
     rootfs: lesson::RootfsArgs,
 
-    /// The container's hostname: lowercase letters, digits, '-' and dots, at most 64 characters
-    #[arg(long, value_name = "NAME", default_value = uts::DEFAULT_HOSTNAME, value_parser = uts::parse_hostname)]
-    hostname: String,
-
-    /// The container's NIS domain name (same rules); without it, the container keeps a copy of the host's
-    #[arg(long, value_name = "NAME", value_parser = uts::parse_domainname)]
-    domainname: Option<String>,
+    #[command(flatten)]
+    names: uts::NameArgs,
 
     /// After pivot_root, try lesson 01's chroot escape: it no longer reaches the host
     #[arg(long)]
@@ -66,44 +63,33 @@ struct Args {
 fn main() -> ExitCode {
     // The names were checked here, by clap: a bad one ends the lesson
     // before anything is created.
-    let args = Args::parse();
-    lesson::main(args.output.quiet, || {
-        lesson::require_root(
-            "04-uts",
-            "creates mount, PID and UTS namespaces, which needs CAP_SYS_ADMIN",
-        )?;
+    let args: Args = lesson::parse("04-uts");
+    lesson::main("04-uts", args.output.quiet, || {
         let rootfs = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
         let host_mounts = mount::MountTable::read()?;
+        let writes = demo::RootfsWatch::start(&rootfs);
         let host_names = uts::HostNames::read()?;
         demo::show_host_view()?;
         let first_look = demo::first_look(args.escape, &rootfs);
         let command = demo::or_demo(args.command, &[&first_look, demo::UTS_NAMES]);
-        let names = uts::Names {
-            hostname: args.hostname,
-            domainname: args.domainname,
-        };
-        let host_root = chroot::dir_id(Path::new("/"))?;
+        let escape = demo::Escape::prepare(&rootfs)?;
         // ANCHOR: run
-        let mut child = process::spawn(pid::FLAG | mount::FLAG | uts::FLAG, || {
-            mount::make_private()?;
-            let old_root = mount::pivot_into(&rootfs)?;
-            mount::standard_filesystems()?;
-            old_root.detach()?;
-            uts::set_names(&names)?;
-            if args.escape {
-                let outcome = chroot::escape(host_root, &rootfs.join(".nslab-escape"))?;
-                mount::explain_escape(outcome);
-            }
-            Ok(process::exec(&command)?)
-        })?;
-        pid::show_from_host(child.pid())?;
-        namespace::show_from_host(child.pid(), "mnt")?;
-        namespace::show_from_host(child.pid(), "uts")?;
-        child.release();
-        let exit = child.wait()?;
+        let spec = Spec {
+            namespaces: vec![Namespace::Pid, Namespace::Mnt, Namespace::Uts],
+            root: Some(Root::pivot(rootfs.clone())),
+            mounts: Mount::STANDARD.to_vec(),
+            names: Some(args.names.into()),
+            command,
+        };
+        let hooks = Hooks {
+            from_host: Some(Box::new(|child| demo::show_child(child, &spec.namespaces))),
+            inside: args.escape.then(|| Box::new(|| escape.attempt(true)) as _),
+        };
+        let exit = start::run(&spec, hooks);
         // ANCHOR_END: run
         uts::show_host_unchanged(&host_names)?;
-        mount::show_host_unchanged(&host_mounts)?;
-        Ok(lesson::finish(exit))
+        mount::show_host_unchanged(&host_mounts, &rootfs)?;
+        writes.report();
+        Ok(lesson::finish(exit?))
     })
 }

@@ -20,8 +20,10 @@
 //! **Next.** Lesson 06 gives the container a network stack of its own.
 
 use clap::Parser;
-use nslab::{chroot, demo, ipc, lesson, mount, namespace, pid, process, rootfs, uts};
-use std::path::Path;
+use nslab::namespace::Namespace;
+use nslab::spec::{Mount, Root, Spec};
+use nslab::start::{self, Hooks};
+use nslab::{demo, ipc, lesson, mount, rootfs, uts};
 use std::process::ExitCode;
 
 /// Lesson 05: lesson 04, plus an IPC namespace.
@@ -36,7 +38,7 @@ use std::process::ExitCode;
 #[command(
     name = "05-ipc",
     version,
-    after_help = "Examples:\n  sudo 05-ipc\n  sudo 05-ipc -- sh -c 'cat /proc/sysvipc/msg; ls /dev/mqueue'\n\nNext: 06-net gives the container a network stack of its own."
+    after_help = "Examples:\n  sudo 05-ipc\n  sudo 05-ipc -- sh -c 'cat /proc/sysvipc/msg; ls /dev/mqueue'"
 )]
 struct Args {
     #[command(flatten)]
@@ -45,13 +47,8 @@ struct Args {
     #[command(flatten)]
     rootfs: lesson::RootfsArgs,
 
-    /// The container's hostname: lowercase letters, digits, '-' and dots, at most 64 characters
-    #[arg(long, value_name = "NAME", default_value = uts::DEFAULT_HOSTNAME, value_parser = uts::parse_hostname)]
-    hostname: String,
-
-    /// The container's NIS domain name (same rules); without it, the container keeps a copy of the host's
-    #[arg(long, value_name = "NAME", value_parser = uts::parse_domainname)]
-    domainname: Option<String>,
+    #[command(flatten)]
+    names: uts::NameArgs,
 
     /// After pivot_root, try lesson 01's chroot escape: it no longer reaches the host
     #[arg(long)]
@@ -63,14 +60,11 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    lesson::main(args.output.quiet, || {
-        lesson::require_root(
-            "05-ipc",
-            "creates mount, PID, UTS and IPC namespaces, which needs CAP_SYS_ADMIN",
-        )?;
+    let args: Args = lesson::parse("05-ipc");
+    lesson::main("05-ipc", args.output.quiet, || {
         let rootfs = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
         let host_mounts = mount::MountTable::read()?;
+        let writes = demo::RootfsWatch::start(&rootfs);
         let host_names = uts::HostNames::read()?;
         let host_ipc = ipc::sysv_snapshot()?;
         // Made before the child, removed when `host_objects` is dropped:
@@ -80,36 +74,25 @@ fn main() -> ExitCode {
         demo::show_host_view()?;
         let first_look = demo::first_look(args.escape, &rootfs);
         let command = demo::or_demo(args.command, &[&first_look, demo::IPC_INSIDE]);
-        let names = uts::Names {
-            hostname: args.hostname,
-            domainname: args.domainname,
-        };
-        let host_root = chroot::dir_id(Path::new("/"))?;
+        let escape = demo::Escape::prepare(&rootfs)?;
         // ANCHOR: run
-        let flags = pid::FLAG | mount::FLAG | uts::FLAG | ipc::FLAG;
-        let mut child = process::spawn(flags, || {
-            mount::make_private()?;
-            let old_root = mount::pivot_into(&rootfs)?;
-            mount::standard_filesystems()?;
-            old_root.detach()?;
-            ipc::mount_mqueue()?;
-            uts::set_names(&names)?;
-            if args.escape {
-                let outcome = chroot::escape(host_root, &rootfs.join(".nslab-escape"))?;
-                mount::explain_escape(outcome);
-            }
-            Ok(process::exec(&command)?)
-        })?;
-        pid::show_from_host(child.pid())?;
-        namespace::show_from_host(child.pid(), "mnt")?;
-        namespace::show_from_host(child.pid(), "uts")?;
-        namespace::show_from_host(child.pid(), "ipc")?;
-        child.release();
-        let exit = child.wait()?;
+        let spec = Spec {
+            namespaces: vec![Namespace::Pid, Namespace::Mnt, Namespace::Uts, Namespace::Ipc],
+            root: Some(Root::pivot(rootfs.clone())),
+            mounts: [&Mount::STANDARD[..], &[Mount::Mqueue]].concat(),
+            names: Some(args.names.into()),
+            command,
+        };
+        let hooks = Hooks {
+            from_host: Some(Box::new(|child| demo::show_child(child, &spec.namespaces))),
+            inside: args.escape.then(|| Box::new(|| escape.attempt(true)) as _),
+        };
+        let exit = start::run(&spec, hooks);
         // ANCHOR_END: run
         ipc::show_host_after(host_objects, &host_ipc)?;
         uts::show_host_unchanged(&host_names)?;
-        mount::show_host_unchanged(&host_mounts)?;
-        Ok(lesson::finish(exit))
+        mount::show_host_unchanged(&host_mounts, &rootfs)?;
+        writes.report();
+        Ok(lesson::finish(exit?))
     })
 }

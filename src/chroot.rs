@@ -8,9 +8,9 @@
 //! to be used for any kind of security purpose". A root process can leave
 //! with a second chroot, which [`escape`] demonstrates.
 
-use crate::narrate;
+use crate::{narrate, syscall};
 use nix::errno::Errno;
-use nix::sys::stat::{stat, Mode};
+use nix::sys::stat::stat;
 use std::path::{Path, PathBuf};
 
 /// What can go wrong while entering or escaping a chroot.
@@ -58,8 +58,7 @@ pub enum ChrootError {
 
 /// Changes the current directory. See chdir(2).
 pub fn chdir(path: &Path) -> Result<(), ChrootError> {
-    narrate::syscall(format!("chdir({:?})", path.display().to_string()));
-    nix::unistd::chdir(path).map_err(|source| ChrootError::Chdir {
+    syscall::chdir(path).map_err(|source| ChrootError::Chdir {
         path: path.into(),
         source,
     })
@@ -67,8 +66,7 @@ pub fn chdir(path: &Path) -> Result<(), ChrootError> {
 
 /// Changes the root directory. See chroot(2).
 pub fn chroot(path: &Path) -> Result<(), ChrootError> {
-    narrate::syscall(format!("chroot({:?})", path.display().to_string()));
-    nix::unistd::chroot(path).map_err(|source| ChrootError::Chroot {
+    syscall::chroot(path).map_err(|source| ChrootError::Chroot {
         path: path.into(),
         source,
     })
@@ -116,33 +114,46 @@ pub enum EscapeOutcome {
     StayedInside,
 }
 
+/// The name of the escape directory a lesson with PID `lesson_pid` makes
+/// at the top of its rootfs: one per run, so that twenty escapes at once do
+/// not pull each other's directory away. `nslab cleanup` removes those a
+/// killed lesson left.
+pub fn escape_dir_name(lesson_pid: u32) -> String {
+    format!(".nslab-escape-{lesson_pid}")
+}
+
 /// The classic chroot escape, for a process that is root inside a chroot.
 ///
-/// 1. `mkdir("/.nslab-escape")` and `chroot` into it: the root moves one
-///    level down, but the current directory stays where it was, which is now
-///    *above* the root.
+/// 1. `mkdir("/.nslab-escape-PID")` and `chroot` into it: the root moves
+///    one level down, but the current directory stays where it was, which
+///    is now *above* the root.
 /// 2. `chdir("..")` again and again: the kernel stops `..` only at the
 ///    process's root, and the current directory is no longer beneath it, so
 ///    nothing stops the climb until the top of the mount namespace.
 /// 3. `chroot(".")`: make wherever we ended up the root.
 ///
 /// `host_root` is the identity of the host's `/`, taken before the first
-/// chroot, so the outcome can be told honestly. `escape_dir_on_host` is the
-/// escape directory's path as seen from the host, used to remove it after a
-/// successful escape, so the demo leaves nothing behind.
+/// chroot, so the outcome can be told honestly. `rootfs_on_host` is the
+/// rootfs's path as seen from the host, used to remove the escape directory
+/// after a successful escape, so the demo leaves nothing behind.
 // ANCHOR: escape
-pub fn escape(host_root: DirId, escape_dir_on_host: &Path) -> Result<EscapeOutcome, ChrootError> {
-    let inner = Path::new("/.nslab-escape");
-    narrate::syscall(format!("mkdir({:?}, 0700)", inner.display().to_string()));
-    nix::unistd::mkdir(inner, Mode::S_IRWXU)
-        .or_else(|e| if e == Errno::EEXIST { Ok(()) } else { Err(e) })
-        .map_err(|source| ChrootError::EscapeDir {
-            step: "create",
-            path: inner.into(),
-            source,
-        })?;
-    chroot(inner)?;
-    narrate::explain("the root moved down into /.nslab-escape, but our current directory did not:\nit is now outside our root, where `..` is never stopped");
+pub fn escape(
+    host_root: DirId,
+    rootfs_on_host: &Path,
+    dir_name: &str,
+) -> Result<EscapeOutcome, ChrootError> {
+    let inner = Path::new("/").join(dir_name);
+    let escape_dir_error = |step, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ChrootError::EscapeDir { step, path, source }
+    };
+    syscall::mkdir(&inner, 0o700).map_err(escape_dir_error("create", &inner))?;
+    chroot(&inner)?;
+    narrate::explain(format!(
+        "the root moved down into {}, but our current directory did not:\n\
+         it is now outside our root, where `..` is never stopped",
+        inner.display()
+    ));
 
     // Climb until "." and ".." are the same directory: the top of the tree.
     let mut climbs = 0;
@@ -157,31 +168,12 @@ pub fn escape(host_root: DirId, escape_dir_on_host: &Path) -> Result<EscapeOutco
             "escaped: after {climbs} × chdir(\"..\") our / is the host's /"
         ));
         // Now outside, remove the escape directory by its host path.
-        narrate::syscall(format!(
-            "rmdir({:?})",
-            escape_dir_on_host.display().to_string()
-        ));
-        nix::unistd::unlinkat(
-            None,
-            escape_dir_on_host,
-            nix::unistd::UnlinkatFlags::RemoveDir,
-        )
-        .map_err(|source| ChrootError::EscapeDir {
-            step: "remove",
-            path: escape_dir_on_host.into(),
-            source,
-        })?;
+        let on_host = rootfs_on_host.join(dir_name);
+        syscall::rmdir(&on_host, "").map_err(escape_dir_error("remove", &on_host))?;
         EscapeOutcome::ReachedHostRoot
     } else {
         narrate::success(format!("no escape: after {climbs} × chdir(\"..\") the top of the tree is still the container's /"));
-        narrate::syscall(format!("rmdir({:?})", inner.display().to_string()));
-        nix::unistd::unlinkat(None, inner, nix::unistd::UnlinkatFlags::RemoveDir).map_err(
-            |source| ChrootError::EscapeDir {
-                step: "remove",
-                path: inner.into(),
-                source,
-            },
-        )?;
+        syscall::rmdir(&inner, "").map_err(escape_dir_error("remove", &inner))?;
         EscapeOutcome::StayedInside
     };
     chdir(Path::new("/"))?;

@@ -4,8 +4,14 @@
 //! what the lesson shows of the host from outside, with the same labels, so
 //! the two can be read side by side: what is the same, what changed.
 
-use crate::{namespace, narrate};
+use crate::chroot::{self, DirId};
+use crate::namespace::{self, Namespace};
+use crate::{mount, narrate, pid, Error};
+use nix::unistd::Pid;
+use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 /// Looks around from inside: the shell's PID, the hostname, the PID
 /// namespace and the contents of `/`. Uses only `sh`, `uname`, `readlink`
@@ -25,6 +31,11 @@ echo "inside: /proc holds:   " $(ls /proc) "(nothing: no procfs is mounted here 
 echo "inside: kill -TERM \$\$  (PID 1 signals itself)"
 kill -TERM $$
 echo "inside: still alive: PID 1 gets no signal it has not installed a handler for""#;
+
+/// Lesson 03 on: what pivot_root does not close. Root inside still holds
+/// every capability (the `CapEff` mask), and `/proc/sys` is the host's.
+pub const STILL_OPEN: &str = r#"echo "inside: CapEff:         $(while read -r key value; do [ "$key" = CapEff: ] && echo "$value"; done < /proc/self/status)  (a bit per capability: still the host's root)"
+echo "inside: /proc/sys/vm:   $([ -w /proc/sys/vm/swappiness ] && echo "writable: these are the host's kernel settings" || echo read-only)""#;
 
 /// Lesson 03: the container's own mount namespace, `/proc` and `/dev`.
 /// Prints mount points and types only (not sources or options, which
@@ -79,7 +90,7 @@ pub fn show_host_view() -> Result<(), crate::Error> {
     narrate::heading("The host, as the lesson sees it");
     let hostname = nix::sys::utsname::uname().map(|u| u.nodename().to_string_lossy().into_owned());
     narrate::observe("hostname", hostname.unwrap_or_default());
-    narrate::observe("pid namespace", namespace::id_of(None, "pid")?);
+    narrate::observe("pid namespace", namespace::id_of(None, Namespace::Pid)?);
     narrate::observe("/ holds", root_listing("/"));
     narrate::heading("The container");
     Ok(())
@@ -103,7 +114,7 @@ pub fn root_listing(dir: &str) -> String {
 
 /// The first part of every rootfs lesson's demo: [`LOOK_AROUND`], or,
 /// with `--escape`, [`after_escape`] to see where the escape landed.
-pub fn first_look(escape: bool, rootfs: &std::path::Path) -> String {
+pub fn first_look(escape: bool, rootfs: &Path) -> String {
     if escape {
         after_escape(rootfs)
     } else {
@@ -113,7 +124,7 @@ pub fn first_look(escape: bool, rootfs: &std::path::Path) -> String {
 
 /// The demo after `--escape`: where did the escaped process end up?
 /// `rootfs` is the rootfs's path on the host.
-pub fn after_escape(rootfs: &std::path::Path) -> String {
+pub fn after_escape(rootfs: &Path) -> String {
     let marker = rootfs.join(crate::rootfs::MARKER);
     format!(
         r#"echo "inside: cat /{inner}:"
@@ -124,4 +135,139 @@ echo "inside: ls -d {outer}:"
         inner = crate::rootfs::MARKER,
         outer = marker.display()
     )
+}
+
+/// Shows the child from the host while it waits at its gate: its two PIDs
+/// if it has a PID namespace of its own, then each other new namespace
+/// next to the host's.
+pub fn show_child(child: Pid, namespaces: &[Namespace]) -> Result<(), Error> {
+    if namespaces.contains(&Namespace::Pid) {
+        pid::show_from_host(child)?;
+    }
+    for kind in namespaces.iter().filter(|k| **k != Namespace::Pid) {
+        namespace::show_from_host(child, *kind)?;
+    }
+    Ok(())
+}
+
+/// Lesson 01's escape, ready to be tried inside a container.
+#[derive(Debug, Clone)]
+pub struct Escape {
+    host_root: DirId,
+    rootfs: PathBuf,
+    dir_name: String,
+}
+
+impl Escape {
+    /// Takes the host's `/` identity now, before any chroot, so that the
+    /// escape can tell honestly whether it got out.
+    pub fn prepare(rootfs: &Path) -> Result<Escape, Error> {
+        Ok(Escape {
+            host_root: chroot::dir_id(Path::new("/"))?,
+            rootfs: rootfs.to_path_buf(),
+            dir_name: chroot::escape_dir_name(std::process::id()),
+        })
+    }
+
+    /// Tries the escape; after pivot_root (`pivoted`) explains its outcome.
+    pub fn attempt(&self, pivoted: bool) -> Result<(), Error> {
+        let outcome = chroot::escape(self.host_root, &self.rootfs, &self.dir_name)?;
+        if pivoted {
+            mount::explain_escape(outcome);
+        }
+        Ok(())
+    }
+}
+
+/// What the files of a shared rootfs looked like before a run, to tell the
+/// learner afterwards what the container (or another one running on the
+/// same rootfs meanwhile) wrote there. Until lesson 09 gives each container
+/// a layer of its own, every container writes into the one rootfs.
+#[derive(Debug)]
+pub struct RootfsWatch {
+    root: PathBuf,
+    before: Option<BTreeMap<PathBuf, (u32, u64, i64)>>,
+}
+
+/// More entries than this and the rootfs is too big to compare cheaply.
+const WATCH_LIMIT: usize = 20_000;
+
+impl RootfsWatch {
+    /// Records the rootfs at `root` as it is now.
+    pub fn start(root: &Path) -> RootfsWatch {
+        RootfsWatch {
+            root: root.to_path_buf(),
+            before: files(root),
+        }
+    }
+
+    /// Says what changed in the rootfs since [`RootfsWatch::start`], if
+    /// anything. Returns true when nothing did.
+    pub fn report(&self) -> bool {
+        let (Some(before), Some(after)) = (&self.before, files(&self.root)) else {
+            return true;
+        };
+        let mut changes = Vec::new();
+        for (path, meta) in &after {
+            match before.get(path) {
+                None => changes.push(format!("new: /{}", path.display())),
+                Some(old) if old != meta => changes.push(format!("changed: /{}", path.display())),
+                _ => {}
+            }
+        }
+        for path in before.keys().filter(|p| !after.contains_key(*p)) {
+            changes.push(format!("removed: /{}", path.display()));
+        }
+        if changes.is_empty() {
+            return true;
+        }
+        narrate::heading("The shared rootfs, after the run");
+        for change in changes.iter().take(10) {
+            narrate::warning(change);
+        }
+        if changes.len() > 10 {
+            narrate::warning(format!("… and {} more", changes.len() - 10));
+        }
+        narrate::explain(format!(
+            "written into {} while the container ran: every container started on\n\
+             this rootfs will see it. Lesson 09 gives each container a layer of its own;\n\
+             until then, `sudo nslab cleanup --rootfs` rebuilds the default rootfs.",
+            self.root.display()
+        ));
+        false
+    }
+}
+
+/// Every file and directory under `root` (not crossing into other file
+/// systems, not following links) with its type and permissions, size and
+/// modification time; a directory's time is left out, as creating and
+/// removing a file inside changes it. The lessons' own passing entries
+/// (`.old-root`, `.nslab-escape-*`) are left out too: another lesson's
+/// may be there for a moment. `None` for a tree too big to compare.
+fn files(root: &Path) -> Option<BTreeMap<PathBuf, (u32, u64, i64)>> {
+    let device = fs::symlink_metadata(root).ok()?.dev();
+    let mut found = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).ok()?.flatten() {
+            let path = entry.path();
+            let relative = path.strip_prefix(root).ok()?.to_path_buf();
+            let name = relative.to_string_lossy();
+            if name.starts_with(mount::OLD_ROOT) || name.starts_with(".nslab-escape") {
+                continue;
+            }
+            let Ok(meta) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let mtime = if meta.is_dir() { 0 } else { meta.mtime() * 1_000_000_000 + meta.mtime_nsec() };
+            if meta.is_dir() && meta.dev() == device {
+                stack.push(path);
+            }
+            found.insert(relative, (meta.mode(), if meta.is_dir() { 0 } else { meta.len() }, mtime));
+            if found.len() > WATCH_LIMIT {
+                return None;
+            }
+        }
+    }
+    Some(found)
 }

@@ -33,6 +33,8 @@
 //! says "not root", and never reports ✗ for something it merely could not
 //! test.
 
+use crate::manifest::{Lesson, Need, LESSONS};
+pub use crate::namespace::Namespace;
 use crate::rootfs::{self, RootfsError, Source};
 use colored::Colorize;
 use nix::errno::Errno;
@@ -209,98 +211,6 @@ pub fn interpret_root(euid: Uid) -> Fact {
 // ---------------------------------------------------------------------------
 // Namespaces.
 // ---------------------------------------------------------------------------
-
-/// A kind of namespace (namespaces(7)), in the order the doctor reports them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Namespace {
-    /// Mount points (mount_namespaces(7)); lesson 03.
-    Mnt,
-    /// Hostname and NIS domain name (uts_namespaces(7)); lesson 04.
-    Uts,
-    /// System V IPC and POSIX message queues (ipc_namespaces(7)); lesson 05.
-    Ipc,
-    /// Process ids (pid_namespaces(7)); lesson 02.
-    Pid,
-    /// Network devices, addresses, routes, ports (network_namespaces(7)); lesson 06.
-    Net,
-    /// User and group ids, capabilities (user_namespaces(7)); lesson 07.
-    User,
-    /// The cgroup root a process sees (cgroup_namespaces(7)); the runtime.
-    Cgroup,
-}
-
-impl Namespace {
-    /// Every kind the doctor checks.
-    pub const ALL: [Namespace; 7] = [
-        Namespace::Mnt,
-        Namespace::Uts,
-        Namespace::Ipc,
-        Namespace::Pid,
-        Namespace::Net,
-        Namespace::User,
-        Namespace::Cgroup,
-    ];
-
-    /// The kind's name under `/proc/self/ns/` and in `/proc/sys/user/max_*`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Namespace::Mnt => "mnt",
-            Namespace::Uts => "uts",
-            Namespace::Ipc => "ipc",
-            Namespace::Pid => "pid",
-            Namespace::Net => "net",
-            Namespace::User => "user",
-            Namespace::Cgroup => "cgroup",
-        }
-    }
-
-    /// The unshare(2) / clone(2) flag that creates one.
-    pub fn flag(self) -> CloneFlags {
-        match self {
-            Namespace::Mnt => CloneFlags::CLONE_NEWNS,
-            Namespace::Uts => CloneFlags::CLONE_NEWUTS,
-            Namespace::Ipc => CloneFlags::CLONE_NEWIPC,
-            Namespace::Pid => CloneFlags::CLONE_NEWPID,
-            Namespace::Net => CloneFlags::CLONE_NEWNET,
-            Namespace::User => CloneFlags::CLONE_NEWUSER,
-            Namespace::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-        }
-    }
-
-    /// The flag's name, as the man pages spell it.
-    pub fn flag_name(self) -> &'static str {
-        match self {
-            // The mount namespace was the first one (2002), when nobody
-            // expected others: hence NEWNS, not NEWMNT.
-            Namespace::Mnt => "CLONE_NEWNS",
-            Namespace::Uts => "CLONE_NEWUTS",
-            Namespace::Ipc => "CLONE_NEWIPC",
-            Namespace::Pid => "CLONE_NEWPID",
-            Namespace::Net => "CLONE_NEWNET",
-            Namespace::User => "CLONE_NEWUSER",
-            Namespace::Cgroup => "CLONE_NEWCGROUP",
-        }
-    }
-
-    /// The kernel build option that provides it. Mount namespaces have
-    /// none: they are always built in.
-    pub fn kernel_option(self) -> Option<&'static str> {
-        match self {
-            Namespace::Mnt => None,
-            Namespace::Uts => Some("CONFIG_UTS_NS"),
-            Namespace::Ipc => Some("CONFIG_IPC_NS"),
-            Namespace::Pid => Some("CONFIG_PID_NS"),
-            Namespace::Net => Some("CONFIG_NET_NS"),
-            Namespace::User => Some("CONFIG_USER_NS"),
-            Namespace::Cgroup => Some("CONFIG_CGROUPS"),
-        }
-    }
-
-    /// The label of its line in the report.
-    pub fn label(self) -> String {
-        format!("{} namespace", self.name())
-    }
-}
 
 /// How the doctor tried to create a namespace, and what the kernel said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1095,73 +1005,10 @@ impl Facts {
             Need::UnprivilegedUserns => self.userns_sysctls.iter().collect(),
             Need::Cgroups => vec![&self.cgroup_mode, &self.cgroup_controllers],
             Need::Overlay => vec![&self.overlay],
+            Need::Ipc => vec![],
         }
     }
 }
-
-/// Something a lesson needs from the machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// Root privileges.
-    Root,
-    /// A source for the default rootfs.
-    Rootfs,
-    /// A namespace kind.
-    Ns(Namespace),
-    /// User namespaces allowed without root, by all three sysctls.
-    UnprivilegedUserns,
-    /// cgroups (v1, v2 or hybrid) with [`NEEDED_CONTROLLERS`].
-    Cgroups,
-    /// overlayfs.
-    Overlay,
-}
-
-/// A lesson, and what it needs from the machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lesson {
-    /// Its binary name.
-    pub name: &'static str,
-    /// Everything it needs, its own facility and those of the lessons before it.
-    pub needs: &'static [Need],
-}
-
-const ROOT: Need = Need::Root;
-const ROOTFS: Need = Need::Rootfs;
-const MNT: Need = Need::Ns(Namespace::Mnt);
-const UTS: Need = Need::Ns(Namespace::Uts);
-const IPC: Need = Need::Ns(Namespace::Ipc);
-const PID: Need = Need::Ns(Namespace::Pid);
-const NET: Need = Need::Ns(Namespace::Net);
-const USER: Need = Need::Ns(Namespace::User);
-const CGROUP: Need = Need::Ns(Namespace::Cgroup);
-const ROOTLESS: Need = Need::UnprivilegedUserns;
-const CGROUPS: Need = Need::Cgroups;
-const OVERLAY: Need = Need::Overlay;
-
-/// Every lesson, including those still to be written, with what it needs.
-///
-/// Lessons are cumulative (lesson N does everything lesson N-1 did, plus one
-/// facility), so the lists grow. Two exceptions: 07-user is the lesson that
-/// runs *without* root, so it needs unprivileged user namespaces (`ROOTLESS`)
-/// instead of root; from 08 on, lessons run as root again, and root needs no
-/// permission to create user namespaces. The runtime needs all of it, since
-/// it runs containers both ways.
-// Kept as a table, one lesson per line, so the lists can be compared by eye.
-#[rustfmt::skip]
-pub const LESSONS: &[Lesson] = &[
-    Lesson { name: "00-process",    needs: &[ROOT] },
-    Lesson { name: "01-chroot",     needs: &[ROOT, ROOTFS] },
-    Lesson { name: "02-pid",        needs: &[ROOT, ROOTFS, PID] },
-    Lesson { name: "03-mount",      needs: &[ROOT, ROOTFS, PID, MNT] },
-    Lesson { name: "04-uts",        needs: &[ROOT, ROOTFS, PID, MNT, UTS] },
-    Lesson { name: "05-ipc",        needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC] },
-    Lesson { name: "06-net",        needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC, NET] },
-    Lesson { name: "07-user",       needs: &[ROOTFS, PID, MNT, UTS, IPC, NET, USER, ROOTLESS] },
-    Lesson { name: "08-cgroups",    needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC, NET, USER, CGROUPS] },
-    Lesson { name: "09-union",      needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC, NET, USER, CGROUPS, OVERLAY] },
-    Lesson { name: "10-init-layer", needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC, NET, USER, CGROUPS, OVERLAY] },
-    Lesson { name: "nslab runtime", needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC, NET, USER, CGROUP, ROOTLESS, CGROUPS, OVERLAY] },
-];
 
 /// Whether a lesson can run here.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1235,7 +1082,7 @@ pub fn render(facts: &Facts, lessons: &[Lesson]) -> String {
     let _ = writeln!(out, "{}", "Lessons".bold());
     let mut cannot = 0;
     for lesson in lessons {
-        let name = format!("{:<LESSON_WIDTH$}", lesson.name);
+        let name = format!("{:<LESSON_WIDTH$}", lesson.binary);
         let (status, text, facts_to_show) = match verdict(lesson, facts) {
             Verdict::CanRun => (Status::Ok, "can run".green().to_string(), Vec::new()),
             Verdict::CannotRun(why) => (Status::Missing, "cannot run".red().to_string(), why),
@@ -1800,12 +1647,12 @@ pids\t4\t65\t1
             })
             .collect();
         for lesson in LESSONS {
-            let expected_to_run = lesson.name == "07-user";
+            let expected_to_run = lesson.binary == "07-user";
             assert_eq!(
                 verdict(lesson, &facts) == Verdict::CanRun,
                 expected_to_run,
                 "{}",
-                lesson.name
+                lesson.binary
             );
         }
         assert!(!all_can_run(&facts, LESSONS));
@@ -1818,7 +1665,7 @@ pids\t4\t65\t1
             interpret_namespace(Namespace::Pid, Some("pid:[1]"), Attempt::NotTried);
         let lesson = LESSONS
             .iter()
-            .find(|l| l.name == "02-pid")
+            .find(|l| l.binary == "02-pid")
             .expect("02-pid is listed");
         assert!(matches!(verdict(lesson, &facts), Verdict::Unknown(_)));
         let first = LESSONS.first().expect("lessons are listed");
@@ -1832,7 +1679,7 @@ pids\t4\t65\t1
         let blocked: Vec<&str> = LESSONS
             .iter()
             .filter(|l| verdict(l, &facts) != Verdict::CanRun)
-            .map(|l| l.name)
+            .map(|l| l.binary)
             .collect();
         assert_eq!(blocked, ["09-union", "10-init-layer", "nslab runtime"]);
 
@@ -1841,14 +1688,14 @@ pids\t4\t65\t1
         let blocked: Vec<&str> = LESSONS
             .iter()
             .filter(|l| verdict(l, &facts) != Verdict::CanRun)
-            .map(|l| l.name)
+            .map(|l| l.binary)
             .collect();
         assert_eq!(blocked, ["07-user", "nslab runtime"]);
     }
 
     #[test]
     fn every_lesson_is_listed_once() {
-        let names: Vec<&str> = LESSONS.iter().map(|l| l.name).collect();
+        let names: Vec<&str> = LESSONS.iter().map(|l| l.binary).collect();
         assert_eq!(
             names,
             [

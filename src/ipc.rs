@@ -18,14 +18,10 @@ use crate::narrate;
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 use nix::mqueue::{mq_close, mq_open, mq_unlink, MQ_OFlag, MqAttr};
-use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-
-/// The flag that puts a new child into a new IPC namespace.
-pub const FLAG: CloneFlags = CloneFlags::CLONE_NEWIPC;
 
 /// The POSIX queue the demo creates inside the container, by name.
 pub const INSIDE_QUEUE: &str = "/made-inside";
@@ -68,6 +64,18 @@ pub enum IpcError {
     /// Mounting the container's mqueue file system failed.
     #[error("failed to mount the container's POSIX message queue file system")]
     MountMqueue(#[source] MountError),
+}
+
+impl IpcError {
+    /// Advice for the learner, where there is some to give.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            IpcError::MountMqueue(_) | IpcError::Create { source: Errno::ENOSYS, .. } => Some(
+                "this kernel may lack POSIX message queues (CONFIG_POSIX_MQUEUE) or System V IPC (CONFIG_SYSVIPC); `nslab doctor` checks both".into(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// The System V ids listed in `/proc/sysvipc/<kind>` for the reader's IPC

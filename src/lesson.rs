@@ -1,8 +1,10 @@
-//! What every lesson binary shares: its common options, the root check,
-//! and a `main` that prints errors and passes the command's exit status on.
+//! What every lesson binary shares: its common options, its command line
+//! completed from the [`manifest`], the root check, and a `main` that
+//! prints errors and passes the command's exit status on.
 
-use crate::{narrate, process::Exit, report, rootfs, Error};
-use clap::Args;
+use crate::manifest::{self, Lesson};
+use crate::{narrate, process::Exit, report, rootfs, signals, Error};
+use clap::{Args, CommandFactory, FromArgMatches};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -26,17 +28,29 @@ pub struct RootfsArgs {
     pub state_dir: PathBuf,
 }
 
-/// Fails with [`Error::NotRoot`] unless the effective user is root.
-///
-/// `why` completes "LESSON needs root: it …" for the error message.
-pub fn require_root(lesson: &str, why: &'static str) -> Result<(), Error> {
-    if nix::unistd::geteuid().is_root() {
-        Ok(())
-    } else {
-        Err(Error::NotRoot {
-            lesson: lesson.to_string(),
+/// Parses the command line of lesson `binary`, whose `--help` ends with
+/// the manifest's "Next:" line.
+pub fn parse<A: CommandFactory + FromArgMatches>(binary: &str) -> A {
+    let lesson = manifest::lesson(binary);
+    let command = A::command();
+    let examples = command
+        .get_after_help()
+        .map(|help| format!("{help}\n\n"))
+        .unwrap_or_default();
+    let command = command.after_help(format!("{examples}Next: {}", lesson.next));
+    let matches = command.get_matches();
+    A::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+}
+
+/// Fails with [`Error::NotRoot`] if `lesson` needs root and the effective
+/// user is not root.
+pub fn require_root(lesson: &Lesson) -> Result<(), Error> {
+    match lesson.why_root {
+        Some(why) if !nix::unistd::geteuid().is_root() => Err(Error::NotRoot {
+            lesson: lesson.binary.to_string(),
             why,
-        })
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -49,11 +63,24 @@ pub fn finish(exit: Exit) -> i32 {
     exit.status()
 }
 
-/// Runs a lesson's body: sets up narration, prints any error with its
-/// causes and a hint, and exits with the command's own status.
-pub fn main(quiet: bool, body: impl FnOnce() -> Result<i32, Error>) -> ExitCode {
+/// Runs the body of lesson `binary`: sets up narration, checks for root,
+/// blocks the signals the lesson will pass on to its container, then runs
+/// `body`, prints any error with its causes and a hint, and exits with the
+/// command's own status.
+pub fn main(binary: &str, quiet: bool, body: impl FnOnce() -> Result<i32, Error>) -> ExitCode {
     narrate::init(quiet);
-    let status = match body() {
+    let lesson = manifest::lesson(binary);
+    let run = || -> Result<i32, Error> {
+        require_root(lesson)?;
+        // Before anything that needs cleaning up exists: from here on a
+        // SIGTERM waits until the lesson can act on it.
+        signals::block_for_lesson().map_err(|source| crate::process::ProcessError::Signals {
+            step: "block the signals the lesson passes on",
+            source,
+        })?;
+        body()
+    };
+    let status = match run() {
         Ok(status) => status,
         Err(error) => {
             report::print_error(&error);

@@ -10,27 +10,41 @@
 //!
 //! | module | lesson | what it teaches |
 //! |---|---|---|
+//! | [`spec`] | 03 on | the container, described once: namespaces, root, mounts, names, command |
+//! | [`start`] | 00 on | the one start sequence that runs a spec, parent side and child side |
 //! | [`process`] | 00-process | fork/clone + execve + waitpid: a container starts as a process |
+//! | [`signals`] | 00-process | the container dies with the lesson, and starts with clean signals |
 //! | [`rootfs`] | 01-chroot | the default root filesystem, built offline from the host |
 //! | [`chroot`] | 01-chroot | chroot(2), and the classic escape from it |
-//! | [`namespace`] | 02 on | namespaces seen from the host: `/proc/<pid>/ns/<kind>` |
+//! | [`namespace`] | 02 on | the namespace kinds, and how to see them from the host: `/proc/<pid>/ns/<kind>` |
 //! | [`pid`] | 02-pid | the PID namespace: PID 1, and two PIDs for one process |
 //! | [`mount`] | 03-mount | the mount namespace: private propagation, pivot_root, fresh /proc /dev /sys /tmp |
 //! | [`uts`] | 04-uts | the UTS namespace: a hostname and domainname of its own |
 //! | [`ipc`] | 05-ipc | the IPC namespace: System V and POSIX IPC objects the host cannot share |
 //! | [`doctor`] | nslab doctor | probes every facility, then a per-lesson verdict with the fix |
+//! | [`runtime`] | 12 (nslab) | the runtime's command line: for now doctor and cleanup |
 //!
-//! Shared pieces: [`narrate`] prints every kernel call as it is made,
-//! [`lesson`] holds the command-line options and `main` every lesson shares,
-//! [`demo`] the built-in demonstrations, [`report`] prints errors with hints.
+//! Shared pieces: [`narrate`] prints every kernel call as it is made, and
+//! [`syscall`] holds the narrated calls, each defined once; [`manifest`]
+//! lists the lessons; [`lesson`] holds the command-line options and `main`
+//! every lesson shares; [`demo`] the built-in demonstrations; [`report`]
+//! prints errors with hints.
 
 #![warn(missing_docs)]
+
+// The lessons use namespaces, mounts and system calls that only Linux has.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "nslab runs on Linux only: it creates Linux namespaces and mounts. \
+     See book/src/setup.md, \"Not on Linux?\", for how to get a Linux VM."
+);
 
 pub mod chroot;
 pub mod demo;
 pub mod doctor;
 pub mod ipc;
 pub mod lesson;
+pub mod manifest;
 pub mod mount;
 pub mod namespace;
 pub mod narrate;
@@ -38,6 +52,11 @@ pub mod pid;
 pub mod process;
 pub mod report;
 pub mod rootfs;
+pub mod runtime;
+pub mod signals;
+pub mod spec;
+pub mod start;
+pub mod syscall;
 pub mod uts;
 
 /// Any error a lesson can end with: one variant per module, each keeping
@@ -76,6 +95,13 @@ pub enum Error {
     /// From [`ipc`].
     #[error(transparent)]
     Ipc(#[from] ipc::IpcError),
+    /// From [`spec`].
+    #[error(transparent)]
+    Spec(#[from] spec::SpecError),
+    /// An error the container's child met before `execve`, reported to
+    /// the parent (see [`report`]).
+    #[error("{0}")]
+    Child(report::Report),
 }
 
 impl Error {
@@ -83,7 +109,50 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Process(e) => e.exit_code(),
+            Error::Child(report) => report.code,
             _ => process::EXIT_SETUP_FAILED,
         }
     }
+
+    /// What to do about it: each module's error knows its own hint; where
+    /// it has none, a telling errno anywhere in the chain gives one.
+    pub fn hint(&self) -> Option<String> {
+        let own = match self {
+            Error::NotRoot { lesson, .. } => Some(format!(
+                "run it with sudo, e.g. `sudo target/debug/{lesson}`; `nslab doctor` shows what this machine supports"
+            )),
+            Error::Process(e) => e.hint(),
+            Error::Rootfs(e) => e.hint(),
+            Error::Namespace(e) => e.hint(),
+            Error::Mount(e) => e.hint(),
+            Error::Ipc(e) => e.hint(),
+            Error::Spec(e) => e.hint(),
+            Error::Child(report) => report.hint.clone(),
+            Error::Chroot(_) | Error::Pid(_) | Error::Uts(_) => None,
+        };
+        own.or_else(|| errno_hint(self))
+    }
+}
+
+/// The advice for the first EPERM or EINVAL in `error`'s chain of causes.
+fn errno_hint(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(inner) = cause {
+        match inner.downcast_ref::<nix::errno::Errno>() {
+            Some(nix::errno::Errno::EPERM) => {
+                return Some(
+                    "the kernel refused: run as root, and check `sudo nslab doctor` for what this machine allows"
+                        .into(),
+                )
+            }
+            Some(nix::errno::Errno::EINVAL) => {
+                return Some(
+                    "the kernel rejected an argument: `nslab doctor` checks for missing features"
+                        .into(),
+                )
+            }
+            _ => cause = inner.source(),
+        }
+    }
+    None
 }

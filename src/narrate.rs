@@ -13,44 +13,88 @@
 //! their line here and then make the call, in the same function, so the
 //! narration cannot describe something that did not run.
 //!
-//! Narration goes to standard output, so that it interleaves in the right
-//! order with what the contained command prints there. Colour follows the
-//! usual conventions: none under `NO_COLOR`, none when standard output is
-//! not a terminal. `--quiet` silences narration completely; the command's
-//! own output and any error are still printed.
+//! Narration goes through a [`Sink`]: standard output for the lessons, so
+//! that it interleaves in the right order with what the contained command
+//! prints there; standard error or a log file for the runtime, whose
+//! standard output belongs to its clients. Colour follows the usual
+//! conventions: none under `NO_COLOR`, none when the sink is not a
+//! terminal. `--quiet` silences narration completely; the command's own
+//! output and any error are still printed.
 
 use colored::Colorize;
 use std::fmt::Display;
-use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::IsTerminal;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
 
-static QUIET: AtomicBool = AtomicBool::new(false);
+/// Where narration goes.
+///
+/// Lessons narrate on standard output, interleaved with what the container
+/// prints there. The runtime's standard output belongs to its clients (JSON
+/// for `state`), so it narrates to standard error or to its `--log` file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sink {
+    /// Standard output: the lessons.
+    Stdout,
+    /// Standard error.
+    Stderr,
+    /// An open file descriptor, such as a log file. The caller keeps it open.
+    Fd(RawFd),
+    /// Nowhere: `--quiet`.
+    Silent,
+}
+
+/// The descriptor narration is written to; -1 for none.
+///
+/// A plain integer rather than a locked writer: the child of a fork or
+/// clone narrates too, and a lock held by another thread at the time of
+/// the fork would never be released in the child. Each line is one
+/// write(2), so lines from parent and child never mix.
+static SINK_FD: AtomicI32 = AtomicI32::new(1);
 
 /// Decides, once per process, whether narration is printed and coloured.
 ///
 /// Call it first thing in `main`. `quiet` comes from `--quiet`.
 pub fn init(quiet: bool) {
-    QUIET.store(quiet, Ordering::Relaxed);
+    init_with(if quiet { Sink::Silent } else { Sink::Stdout });
+}
+
+/// Sends narration to `sink`, coloured only when it is a terminal.
+pub fn init_with(sink: Sink) {
+    let fd = match sink {
+        Sink::Stdout => std::io::stdout().as_raw_fd(),
+        Sink::Stderr => std::io::stderr().as_raw_fd(),
+        Sink::Fd(fd) => fd,
+        Sink::Silent => -1,
+    };
+    SINK_FD.store(fd, Ordering::Relaxed);
     // `colored` honours NO_COLOR and CLICOLOR by itself, but not whether
-    // stdout is a terminal: a pipe or a file should get plain text.
-    if !std::io::stdout().is_terminal() {
+    // the output is a terminal: a pipe or a file should get plain text.
+    let terminal = fd >= 0 && {
+        // SAFETY: the descriptor stays open for the whole program (a
+        // standard stream, or a log file the caller keeps open).
+        unsafe { BorrowedFd::borrow_raw(fd) }.is_terminal()
+    };
+    if !terminal {
         colored::control::set_override(false);
     }
 }
 
 /// True when `--quiet` was given.
 pub fn is_quiet() -> bool {
-    QUIET.load(Ordering::Relaxed)
+    SINK_FD.load(Ordering::Relaxed) < 0
 }
 
 fn emit(line: impl Display) {
-    if is_quiet() {
+    let fd = SINK_FD.load(Ordering::Relaxed);
+    if fd < 0 {
         return;
     }
-    let mut out = std::io::stdout().lock();
+    let line = format!("{line}\n");
+    // SAFETY: as in `init_with`, the descriptor outlives every caller.
+    let out = unsafe { BorrowedFd::borrow_raw(fd) };
     // Narration is best effort: a closed stdout must not abort the lesson.
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+    let _ = nix::unistd::write(out, line.as_bytes());
 }
 
 /// A system call (or other kernel interaction), printed just before it is made.
@@ -70,10 +114,23 @@ pub fn file_op(op: impl Display) {
     emit(format!("{} {}", "→".blue(), op.to_string().blue()));
 }
 
-/// An explanation of why the step before or after matters.
+/// The result of a call, printed just *after* it returned:
+/// `waitpid(4242) = exited with status 0`. Only lines that show a result
+/// are printed after the call; every other `→` line comes just before it.
+pub fn returned(call: impl Display) {
+    emit(format!(
+        "{} {}",
+        "→".cyan().bold(),
+        call.to_string().cyan().bold()
+    ));
+}
+
+/// An explanation of why the step before or after matters. Printed in the
+/// terminal's normal colour and weight, indented: it is the main text of
+/// the lesson and must stay readable on a projector.
 pub fn explain(text: impl Display) {
     for line in text.to_string().lines() {
-        emit(format!("  {}", line.dimmed()));
+        emit(format!("  {line}"));
     }
 }
 

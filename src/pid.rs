@@ -8,15 +8,12 @@
 //! The namespace itself is created by [`crate::process::spawn`] with
 //! `CLONE_NEWPID`; this module holds what the lesson shows about it.
 
-use crate::{namespace, narrate};
-use nix::sched::CloneFlags;
+use crate::namespace::{self, Namespace};
+use crate::narrate;
 use nix::unistd::Pid;
 use std::fs;
 use std::io;
 use std::path::PathBuf;
-
-/// The flag that puts a new child into a new PID namespace.
-pub const FLAG: CloneFlags = CloneFlags::CLONE_NEWPID;
 
 /// What can go wrong while looking at a process's PID namespace.
 #[derive(Debug, thiserror::Error)]
@@ -65,8 +62,8 @@ pub fn show_from_host(child: Pid) -> Result<(), crate::Error> {
     narrate::explain(
         "one process, two numbers: its PID on the host, then its PID in its own namespace",
     );
-    narrate::observe("pid namespace", namespace::id_of(None, "pid")?);
-    narrate::observe("child's pid ns", namespace::id_of(Some(child), "pid")?);
+    narrate::observe("pid namespace", namespace::id_of(None, Namespace::Pid)?);
+    narrate::observe("child's pid ns", namespace::id_of(Some(child), Namespace::Pid)?);
     Ok(())
 }
 // ANCHOR_END: observe

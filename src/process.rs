@@ -5,17 +5,17 @@
 //! should start in new namespaces) and replace its program (`execve(2)`).
 //! The parent then waits for it (`waitpid(2)`) and passes its exit status on.
 
-use crate::narrate;
+use crate::namespace::{self, Namespace};
+use crate::report::Report;
+use crate::{narrate, signals, syscall};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::sched::CloneFlags;
-use nix::sys::signal::{signal, SigHandler, Signal};
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::pipe2;
+use nix::sys::signal::Signal;
+use nix::sys::wait::WaitStatus;
 use nix::unistd::{fork, ForkResult, Pid};
 use std::convert::Infallible;
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -35,7 +35,16 @@ pub const EXIT_NOT_FOUND: i32 = 127;
 /// What can go wrong while starting, running or waiting for a process.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    /// `pipe2(2)` for the start gate failed.
+    /// The process has more than one thread, so fork/clone is not safe.
+    #[error("refusing to fork: this process has {threads} threads")]
+    Threaded {
+        /// How many `/proc/self/status` counts.
+        threads: usize,
+    },
+    /// Counting this process's threads failed.
+    #[error("failed to count this process's threads in /proc/self/status")]
+    CountThreads(#[source] std::io::Error),
+    /// `pipe2(2)` for the start gate or the error channel failed.
     #[error("failed to create the pipe the child waits at")]
     Pipe(#[source] Errno),
     /// `fork(2)` failed.
@@ -50,6 +59,24 @@ pub enum ProcessError {
         #[source]
         source: Errno,
     },
+    /// Blocking or resetting signals failed.
+    #[error("failed to {step}")]
+    Signals {
+        /// What was being done.
+        step: &'static str,
+        /// The kernel's answer.
+        #[source]
+        source: Errno,
+    },
+    /// A signal told the lesson to stop before the container started.
+    #[error("stopped by {0} before the container started")]
+    Stopped(Signal),
+    /// `prctl(PR_SET_PDEATHSIG)` failed.
+    #[error("failed to ask the kernel to kill the child when the lesson dies")]
+    DeathSignal(#[source] Errno),
+    /// Marking the inherited descriptors close-on-exec failed.
+    #[error("failed to close the lesson's file descriptors before execve")]
+    CloseFds(#[source] Errno),
     /// The command was empty.
     #[error("no command to run")]
     EmptyCommand,
@@ -91,27 +118,24 @@ impl ProcessError {
             ProcessError::NotFound { .. } => EXIT_NOT_FOUND,
             ProcessError::Exec { source, .. } if *source == Errno::ENOENT => EXIT_NOT_FOUND,
             ProcessError::Exec { .. } => EXIT_CANNOT_EXECUTE,
+            ProcessError::Stopped(signal) => 128 + *signal as i32,
             _ => EXIT_SETUP_FAILED,
         }
     }
-}
 
-/// Names of the `CLONE_NEW*` flags set in `flags`, in the man page's order.
-pub fn clone_flag_names(flags: CloneFlags) -> Vec<&'static str> {
-    const NAMES: &[(CloneFlags, &str)] = &[
-        (CloneFlags::CLONE_NEWNS, "CLONE_NEWNS"),
-        (CloneFlags::CLONE_NEWUTS, "CLONE_NEWUTS"),
-        (CloneFlags::CLONE_NEWIPC, "CLONE_NEWIPC"),
-        (CloneFlags::CLONE_NEWUSER, "CLONE_NEWUSER"),
-        (CloneFlags::CLONE_NEWPID, "CLONE_NEWPID"),
-        (CloneFlags::CLONE_NEWNET, "CLONE_NEWNET"),
-        (CloneFlags::CLONE_NEWCGROUP, "CLONE_NEWCGROUP"),
-    ];
-    NAMES
-        .iter()
-        .filter(|(flag, _)| flags.contains(*flag))
-        .map(|(_, name)| *name)
-        .collect()
+    /// Advice for the learner, where there is some to give.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ProcessError::NotFound { .. } => Some(
+                "the command runs inside the container: it must exist in the rootfs, not just on the host".into(),
+            ),
+            ProcessError::Threaded { .. } => Some(
+                "start containers before starting threads: a forked child of a threaded process may find a lock held forever".into(),
+            ),
+            ProcessError::Stopped(_) => Some("nothing was started, so nothing needs cleaning up".into()),
+            _ => None,
+        }
+    }
 }
 
 /// A child started by [`spawn`], held at its gate until released.
@@ -123,6 +147,7 @@ pub fn clone_flag_names(flags: CloneFlags) -> Vec<&'static str> {
 pub struct Child {
     pid: Pid,
     gate: Option<OwnedFd>,
+    errors: OwnedFd,
 }
 
 impl Child {
@@ -132,68 +157,123 @@ impl Child {
     }
 
     /// Opens the gate: the child goes on to set itself up and exec.
+    ///
+    /// One byte says "go". The child reads end-of-file without it only if
+    /// the lesson died first, and then gives up instead of starting.
     pub fn release(&mut self) {
         if let Some(gate) = self.gate.take() {
-            narrate::syscall("close(gate)   # the child may go on");
-            drop(gate);
+            narrate::syscall("write(gate, \"1\", 1)   # go: the child may go on");
+            // If the child is gone already, waitpid will say how it ended.
+            let _ = nix::unistd::write(gate.as_fd(), b"1");
         }
     }
 
-    /// Releases the child if that was not done yet, and waits for it to end.
-    pub fn wait(mut self) -> Result<Exit, ProcessError> {
+    /// Releases the child if that was not done yet, waits for it to end,
+    /// and returns how it ended, or the error it reported before `execve`.
+    pub fn wait(mut self) -> Result<Exit, crate::Error> {
         self.release();
-        wait(self.pid)
+        let exit = wait(self.pid)?;
+        // The child wrote here only if it failed before execve; on success
+        // execve closed its end (O_CLOEXEC). Every writer is gone now that
+        // the child has ended, so this read cannot block.
+        let mut bytes = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while let Ok(n @ 1..) = nix::unistd::read(self.errors.as_raw_fd(), &mut buffer) {
+            bytes.extend_from_slice(&buffer[..n]);
+        }
+        match Report::decode(&bytes) {
+            Some(report) => Err(crate::Error::Child(report)),
+            None => Ok(exit),
+        }
     }
 }
 
-/// Runs `child` in a new process, held at a gate until [`Child::release`].
+/// Fails unless this process has exactly one thread.
 ///
-/// With no namespace flags this is a plain `fork(2)`. With flags it is
+/// fork(2) copies only the calling thread; a lock another thread held at
+/// that moment (the memory allocator's, stdout's) stays locked forever in
+/// the child, which then hangs at its first allocation. The lessons are
+/// single-threaded; this check keeps that true rather than assumed, also
+/// for a runtime that may one day start threads.
+pub fn ensure_single_threaded() -> Result<(), ProcessError> {
+    let status = std::fs::read_to_string("/proc/self/status").map_err(ProcessError::CountThreads)?;
+    let threads = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    if threads == 1 {
+        Ok(())
+    } else {
+        Err(ProcessError::Threaded { threads })
+    }
+}
+
+/// Runs `child` in a new process, inside new namespaces of the kinds in
+/// `namespaces`, held at a gate until [`Child::release`].
+///
+/// With no namespaces this is a plain `fork(2)`. With some it is
 /// `clone(2)`, which creates the child *already inside* the new namespaces:
 /// for a PID namespace that matters, because a process never changes its own
 /// PID namespace, only its children are born into a new one
 /// (see pid_namespaces(7)).
 ///
 /// `child` runs in the new process and must not return on success (it ends
-/// by calling [`exec`]); if it returns an error, the error is printed and
-/// the child exits with the error's exit code.
+/// by calling [`exec`]); if it returns an error, the error travels to the
+/// parent through a second pipe, and [`Child::wait`] returns it.
+///
+/// Call [`signals::block_for_lesson`] first: the child inherits the
+/// blocked mask, so a signal cannot reach it half set up, and [`exec`]
+/// empties the mask again.
 // ANCHOR: spawn
-pub fn spawn<F>(namespaces: CloneFlags, child: F) -> Result<Child, ProcessError>
+pub fn spawn<F>(namespaces: &[Namespace], child: F) -> Result<Child, ProcessError>
 where
     F: FnOnce() -> Result<Infallible, crate::Error>,
 {
-    // The gate: the child reads from this pipe, and the read returns (end of
-    // file) only once the parent has closed its write end.
-    narrate::syscall("pipe2(O_CLOEXEC)   # a gate the child waits at");
-    let (gate_read, gate_write) = pipe2(OFlag::O_CLOEXEC).map_err(ProcessError::Pipe)?;
+    ensure_single_threaded()?;
+    if let Some(signal) = signals::pending_stop() {
+        return Err(ProcessError::Stopped(signal));
+    }
+    // The gate: the child reads from this pipe until the parent writes.
+    let (gate_read, gate_write) =
+        syscall::pipe2(OFlag::O_CLOEXEC, "a gate the child waits at").map_err(ProcessError::Pipe)?;
+    // The error channel: what the child writes here before execve is an error.
+    let (errors_read, errors_write) =
+        syscall::pipe2(OFlag::O_CLOEXEC, "for an error the child may meet before execve")
+            .map_err(ProcessError::Pipe)?;
 
-    let (read_fd, write_fd) = (gate_read.as_raw_fd(), gate_write.as_raw_fd());
+    let parent_ends = [gate_write.as_raw_fd(), errors_read.as_raw_fd()];
+    let (gate, errors) = (gate_read.as_raw_fd(), errors_write.as_raw_fd());
     let mut child = Some(child);
     let mut run_child = move || -> isize {
-        let child = child.take().expect("the child closure runs once");
-        // Close the child's copy of the write end, or it would wait for itself.
-        let _ = nix::unistd::close(write_fd);
-        let mut byte = [0u8; 1];
-        let _ = nix::unistd::read(read_fd, &mut byte);
-        let _ = nix::unistd::close(read_fd);
-        let error = match child() {
+        for fd in parent_ends {
+            let _ = nix::unistd::close(fd);
+        }
+        let error = match child_side(gate, child.take()) {
             Ok(never) => match never {},
             Err(error) => error,
         };
-        crate::report::print_error(&error);
-        error.exit_code() as isize
+        let report = Report::of(&error);
+        let _ = nix::unistd::write(
+            // SAFETY: `errors` is the child's copy of the pipe's write end,
+            // open until the child exits.
+            unsafe { std::os::fd::BorrowedFd::borrow_raw(errors) },
+            &report.encode(),
+        );
+        exit_now(report.code)
     };
 
     let pid = if namespaces.is_empty() {
         narrate::syscall("fork()");
-        // SAFETY: the lessons are single-threaded, so the child gets a
-        // consistent copy of the whole program; it only execs or exits.
+        // SAFETY: this process has one thread (checked above), so the child
+        // gets a consistent copy of the whole program; it only sets itself
+        // up, then execs or exits.
         match unsafe { fork() }.map_err(ProcessError::Fork)? {
             ForkResult::Parent { child } => child,
             ForkResult::Child => exit_now(run_child() as i32),
         }
     } else {
-        let mut names = clone_flag_names(namespaces);
+        let mut names = namespace::flag_names(namespaces);
         // SIGCHLD as the "exit signal" makes the child behave like a forked
         // one: the parent is notified, and waitpid() works without __WCLONE.
         names.push("SIGCHLD");
@@ -208,22 +288,61 @@ where
             nix::sched::clone(
                 Box::new(&mut run_child),
                 &mut stack,
-                namespaces,
+                namespace::clone_flags(namespaces),
                 Some(Signal::SIGCHLD as i32),
             )
         };
         result.map_err(|source| ProcessError::Clone { flags, source })?
     };
-    drop(gate_read);
+    drop((gate_read, errors_write));
     narrate::explain(format!(
         "child started: PID {pid} on the host; it waits at the gate"
     ));
     Ok(Child {
         pid,
         gate: Some(gate_write),
+        errors: errors_read,
     })
 }
 // ANCHOR_END: spawn
+
+/// The first steps of every child, before its own: die with the lesson,
+/// then wait at the gate.
+///
+/// `PR_SET_PDEATHSIG` (prctl(2)) makes the kernel send SIGKILL to the child
+/// when its parent dies, so a killed lesson never leaves its container
+/// running. It only covers a parent that dies *after* the call: a lesson
+/// killed between clone and prctl would be missed. The gate closes that
+/// race: a parent that died sends no "go", and the child, reading
+/// end-of-file instead, gives up. Nothing is narrated before the gate
+/// opens (the parent is narrating then); what happened is told after.
+fn child_side<F>(gate: std::os::fd::RawFd, child: Option<F>) -> Result<Infallible, crate::Error>
+where
+    F: FnOnce() -> Result<Infallible, crate::Error>,
+{
+    let death_signal = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    let mut byte = [0u8; 1];
+    let said_go = loop {
+        match nix::unistd::read(gate, &mut byte) {
+            Err(Errno::EINTR) => continue,
+            result => break result == Ok(1),
+        }
+    };
+    let _ = nix::unistd::close(gate);
+    if !said_go {
+        // The lesson is gone: there is nobody to report to.
+        exit_now(EXIT_SETUP_FAILED);
+    }
+    death_signal.map_err(ProcessError::DeathSignal)?;
+    narrate::returned(
+        "prctl(PR_SET_PDEATHSIG, SIGKILL) = 0   # made first: the child dies with the lesson",
+    );
+    narrate::returned("read(gate) = 1   # the lesson said go");
+    match child {
+        Some(child) => child(),
+        None => unreachable!("the child runs once"),
+    }
+}
 
 /// Ends the current (child) process at once, without running the parent's
 /// cleanup code that the child inherited a copy of.
@@ -259,7 +378,11 @@ pub fn find_program(name: &str) -> Result<PathBuf, ProcessError> {
 /// Replaces the current program with `command`. See execve(2).
 ///
 /// The environment is fresh: `PATH`, `HOME`, and `TERM` if the caller had
-/// one, so the container does not inherit the caller's settings.
+/// one, so the container does not inherit the caller's settings. Before
+/// the call, the command is given a clean start: default signal handling
+/// ([`signals::reset_for_exec`]) and no file descriptor but 0, 1 and 2.
+/// A descriptor inherited from whoever started the lesson could lead
+/// anywhere: `7< /` would give the container the host's `/`.
 // ANCHOR: exec
 pub fn exec(command: &[String]) -> Result<Infallible, ProcessError> {
     let name = command.first().ok_or(ProcessError::EmptyCommand)?;
@@ -278,14 +401,17 @@ pub fn exec(command: &[String]) -> Result<Infallible, ProcessError> {
     let program_c = CString::new(program.as_os_str().as_bytes())
         .map_err(|_| ProcessError::NulInCommand(program.display().to_string()))?;
 
+    signals::reset_for_exec().map_err(|source| ProcessError::Signals {
+        step: "reset the signals before execve",
+        source,
+    })?;
+    syscall::close_range_cloexec(3, "no descriptor but 0, 1 and 2 reaches the command")
+        .map_err(ProcessError::CloseFds)?;
     narrate::syscall(format!(
         "execve({:?}, {})",
         program.display().to_string(),
         narrate::argv(command)
     ));
-    // Signals the lesson ignored while waiting must not stay ignored in the
-    // command: ignored dispositions survive execve (see signal(7)).
-    restore_default_signals();
     let errno = nix::unistd::execve(&program_c, &argv, &envp).unwrap_err();
     Err(ProcessError::Exec {
         path: program,
@@ -325,43 +451,24 @@ impl Exit {
 
 /// Waits for `pid` to end. See waitpid(2).
 ///
-/// While waiting, the lesson ignores SIGINT and SIGQUIT, as system(3) does:
-/// Ctrl-C at an interactive shell inside the container is meant for the
-/// shell, and the lesson must stay alive to clean up after it.
+/// While waiting, the lesson acts on the signals it blocked (see
+/// [`signals::wait_forwarding`]): a SIGTERM or SIGHUP is passed on to the
+/// child, a second Ctrl-C kills it, and the lesson stays alive to clean up
+/// after it either way.
 // ANCHOR: wait
 pub fn wait(pid: Pid) -> Result<Exit, ProcessError> {
-    ignore_terminal_signals();
-    let exit = loop {
-        match waitpid(pid, None) {
-            Ok(WaitStatus::Exited(_, code)) => break Exit::Code(code),
-            Ok(WaitStatus::Signaled(_, signal, _)) => break Exit::Signal(signal),
-            Ok(_) => continue,
-            Err(Errno::EINTR) => continue,
-            Err(source) => return Err(ProcessError::Wait { pid, source }),
-        }
+    let exit = match signals::wait_forwarding(pid) {
+        Ok(WaitStatus::Exited(_, code)) => Exit::Code(code),
+        Ok(WaitStatus::Signaled(_, signal, _)) => Exit::Signal(signal),
+        Ok(other) => unreachable!("wait_forwarding returned {other:?}"),
+        Err(source) => return Err(ProcessError::Wait { pid, source }),
     };
     // Narrated on return, with the result: while the child runs, its own
     // output owns the terminal.
-    narrate::syscall(format!("waitpid({pid}) = {exit}"));
+    narrate::returned(format!("waitpid({pid}) = {exit}"));
     Ok(exit)
 }
 // ANCHOR_END: wait
-
-fn ignore_terminal_signals() {
-    // SAFETY: installing SIG_IGN has no handler code to be unsafe in.
-    unsafe {
-        let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
-        let _ = signal(Signal::SIGQUIT, SigHandler::SigIgn);
-    }
-}
-
-fn restore_default_signals() {
-    // SAFETY: as above, SIG_DFL has no handler code.
-    unsafe {
-        let _ = signal(Signal::SIGINT, SigHandler::SigDfl);
-        let _ = signal(Signal::SIGQUIT, SigHandler::SigDfl);
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -374,12 +481,6 @@ mod tests {
     }
 
     #[test]
-    fn clone_flags_are_named() {
-        let flags = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS;
-        assert_eq!(clone_flag_names(flags), vec!["CLONE_NEWNS", "CLONE_NEWPID"]);
-    }
-
-    #[test]
     fn missing_program_is_reported_with_the_path_searched() {
         let err = find_program("no-such-program-nslab").unwrap_err();
         assert_eq!(err.exit_code(), EXIT_NOT_FOUND);
@@ -389,5 +490,13 @@ mod tests {
     #[test]
     fn a_path_with_a_slash_is_used_as_given() {
         assert_eq!(find_program("./x").unwrap(), PathBuf::from("./x"));
+    }
+
+    #[test]
+    fn a_threaded_process_is_refused() {
+        // The test harness runs each test on a thread of its own, so this
+        // process has at least two.
+        let err = ensure_single_threaded().unwrap_err();
+        assert!(matches!(err, ProcessError::Threaded { threads } if threads >= 2), "{err}");
     }
 }

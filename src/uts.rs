@@ -12,14 +12,10 @@
 //! host name, and a bad one is much easier to explain before a container
 //! exists than after.
 
-use crate::narrate;
+use crate::{narrate, syscall};
 use nix::errno::Errno;
-use nix::sched::CloneFlags;
 use std::io;
 use std::path::PathBuf;
-
-/// The flag that puts a new child into a new UTS namespace.
-pub const FLAG: CloneFlags = CloneFlags::CLONE_NEWUTS;
 
 /// The hostname a container gets unless `--hostname` says otherwise.
 pub const DEFAULT_HOSTNAME: &str = "nslab";
@@ -33,7 +29,7 @@ pub const LABEL_MAX: usize = 63;
 
 /// What a valid name looks like, for error messages.
 pub const RULES: &str =
-    "use lowercase letters a-z, digits 0-9 and '-', in labels separated by dots; \
+    "use letters a-z or A-Z, digits 0-9 and '-', in labels separated by dots; \
 each label 1 to 63 characters, not starting or ending with '-'; at most 64 characters in all";
 
 /// What can go wrong while naming the container.
@@ -80,10 +76,11 @@ pub enum UtsError {
 
 /// Why `name` is not a valid host name, or `None` when it is.
 ///
-/// The rules: RFC 1123 labels (letters, digits and `-`, 1 to 63 long, no
-/// `-` at either end), lowercase only as DNS compares names without case
-/// and lowercase avoids two spellings of one name, separated by dots, and
-/// at most [`NAME_MAX`] bytes in all, the kernel's own limit.
+/// The rules: RFC 1123 labels (letters of either case, digits and `-`, 1
+/// to 63 long, no `-` at either end), separated by dots, and at most
+/// [`NAME_MAX`] bytes in all, the kernel's own limit. Case is allowed, as
+/// docker allows it: DNS compares names without case, so `MyHost` and
+/// `myhost` are one name spelled two ways.
 pub fn name_problem(name: &str) -> Option<String> {
     if name.is_empty() {
         return Some("it is empty".into());
@@ -96,13 +93,9 @@ pub fn name_problem(name: &str) -> Option<String> {
     }
     if let Some(c) = name
         .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '.'))
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.'))
     {
-        return Some(if c.is_ascii_uppercase() {
-            format!("{c:?} is uppercase")
-        } else {
-            format!("{c:?} is not allowed")
-        });
+        return Some(format!("{c:?} is not allowed"));
     }
     for label in name.split('.') {
         if label.is_empty() {
@@ -145,6 +138,27 @@ pub fn parse_domainname(name: &str) -> Result<String, UtsError> {
     validate("domainname", name)
 }
 
+/// The options of every lesson from 04 on that names its container.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NameArgs {
+    /// The container's hostname: letters, digits, '-' and dots, at most 64 characters
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_HOSTNAME, value_parser = parse_hostname)]
+    pub hostname: String,
+
+    /// The container's NIS domain name (same rules); without it, the container keeps a copy of the host's
+    #[arg(long, value_name = "NAME", value_parser = parse_domainname)]
+    pub domainname: Option<String>,
+}
+
+impl From<NameArgs> for Names {
+    fn from(args: NameArgs) -> Names {
+        Names {
+            hostname: args.hostname,
+            domainname: args.domainname,
+        }
+    }
+}
+
 /// The names to give the container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Names {
@@ -157,8 +171,7 @@ pub struct Names {
 
 /// Sets the hostname of the caller's UTS namespace. See sethostname(2).
 pub fn set_hostname(name: &str) -> Result<(), UtsError> {
-    narrate::syscall(format!("sethostname({name:?}, {})", name.len()));
-    nix::unistd::sethostname(name).map_err(|source| UtsError::SetHostname {
+    syscall::sethostname(name).map_err(|source| UtsError::SetHostname {
         name: name.into(),
         source,
     })
@@ -168,14 +181,7 @@ pub fn set_hostname(name: &str) -> Result<(), UtsError> {
 /// setdomainname(2). (Not a DNS domain: `hostname -d` and resolv.conf
 /// have nothing to do with it.)
 pub fn set_domainname(name: &str) -> Result<(), UtsError> {
-    narrate::syscall(format!("setdomainname({name:?}, {})", name.len()));
-    // nix has no wrapper; the names were validated, so no NUL and <= 64.
-    // SAFETY: the pointer and length describe `name`'s bytes, which live
-    // for the duration of the call; the kernel copies them.
-    let result = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
-    Errno::result(result)
-        .map(drop)
-        .map_err(|source| UtsError::SetDomainname {
+    syscall::setdomainname(name).map_err(|source| UtsError::SetDomainname {
             name: name.into(),
             source,
         })
@@ -250,6 +256,8 @@ mod tests {
             "web-1",
             "db.example.org",
             "0123",
+            "MyHost",
+            "Web-1.Example.ORG",
             &"a".repeat(63),
             &format!("{}.{}", "a".repeat(31), "b".repeat(32)),
         ] {
@@ -262,7 +270,6 @@ mod tests {
         let cases = [
             ("", "empty"),
             ("bad_name!", "'_' is not allowed"),
-            ("Lab", "'L' is uppercase"),
             ("a b", "' ' is not allowed"),
             ("-lab", "starts or ends with '-'"),
             ("lab-", "starts or ends with '-'"),
@@ -302,7 +309,7 @@ mod tests {
             err.starts_with("\"bad_name!\" is not a valid hostname: '_' is not allowed"),
             "{err}"
         );
-        assert!(err.contains("lowercase letters a-z"), "{err}");
+        assert!(err.contains("letters a-z or A-Z"), "{err}");
         let err = parse_domainname("-x").unwrap_err().to_string();
         assert!(err.contains("not a valid domainname"), "{err}");
     }

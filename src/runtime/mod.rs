@@ -1,23 +1,21 @@
-//! # Lesson 11: `nslab`, the runtime
+//! `nslab`, the runtime: its command line.
 //!
-//! This binary grows, lesson by lesson, into a full OCI runtime. For now it
-//! has one subcommand, `nslab doctor`, which tells you which lessons this
-//! machine can run, and how to fix the ones it cannot.
-//!
-//! **Run it.**
-//!
-//! ```text
-//! sudo target/debug/nslab doctor
-//! ```
+//! This module tree grows into an OCI runtime (lesson 12): the spec read
+//! from a bundle's `config.json`, container state under `--root`, and the
+//! lifecycle commands real engines call (`create`, `start`, `state`,
+//! `kill`, `delete`). It will fill the same [`crate::spec::Spec`] the
+//! lessons fill and run the same [`crate::start`] sequence. For now it has
+//! the machine-level commands an instructor needs: `nslab doctor` and
+//! `nslab cleanup`.
 
+use crate::{doctor, narrate};
 use clap::{Parser, Subcommand};
-use nslab::{doctor, narrate};
 use std::process::ExitCode;
 
 /// nslab: a container runtime built one kernel facility at a time.
 #[derive(Debug, Parser)]
 #[command(name = "nslab", version)]
-struct Args {
+pub struct Args {
     #[command(subcommand)]
     command: Command,
 }
@@ -34,7 +32,8 @@ enum Command {
     Doctor,
 }
 
-fn main() -> ExitCode {
+/// The `nslab` binary's `main`.
+pub fn main() -> ExitCode {
     let args = Args::parse();
     narrate::init(false);
     match args.command {

@@ -16,30 +16,26 @@
 //! left that leads back to the host's files, and the lesson 01 escape climbs
 //! to the container's `/` and stops there.
 //!
-//! Last, [`standard_filesystems`] mounts what programs expect to find: a
-//! `/proc` for the new PID namespace, a minimal `/dev`, a read-only `/sys`
-//! and a `/tmp`.
+//! Last, [`mount_proc`], [`mount_dev`], [`mount_sys`] and [`mount_tmp`]
+//! mount what programs expect to find: a `/proc` for the new PID namespace,
+//! a minimal `/dev`, a read-only `/sys` and a `/tmp`
+//! ([`crate::spec::Mount::STANDARD`]).
 //!
-//! Every function here narrates the call it is about to make, then makes it.
+//! This module is the mechanism, what the runtime needs too; [`observe`]
+//! holds what only the lesson shows: the host's mount table before and
+//! after, and the throwaway shared namespace of `--no-private`.
 
-use crate::narrate;
-use crate::process::{self, Exit};
+pub mod observe;
+
+pub use observe::{explain_escape, in_shared_outer_namespace, show_host_unchanged, MountTable};
+
+use crate::{narrate, syscall};
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::{Flock, FlockArg, OFlag};
 use nix::mount::{MntFlags, MsFlags};
-use nix::sched::CloneFlags;
-use nix::sys::stat::{Mode, SFlag};
-use nix::unistd::ForkResult;
-use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
-
-/// The flag that puts a new child into a new mount namespace.
-///
-/// Its name is older than the other namespaces: in 2002 the mount
-/// namespace was the only one, so it became simply "new namespace".
-pub const FLAG: CloneFlags = CloneFlags::CLONE_NEWNS;
 
 /// Where `pivot_root` puts the old root, relative to the new root, until it
 /// is unmounted and the directory removed.
@@ -136,47 +132,25 @@ pub enum MountError {
     Unshare(#[source] Errno),
     /// Waiting for the helper failed.
     #[error("failed to wait for the helper")]
-    Wait(#[source] process::ProcessError),
+    Wait(#[source] crate::process::ProcessError),
 }
 
-/// Names of the mount flags set in `flags`, in the order the lessons use.
-pub fn flag_names(flags: MsFlags) -> Vec<&'static str> {
-    const NAMES: &[(MsFlags, &str)] = &[
-        (MsFlags::MS_BIND, "MS_BIND"),
-        (MsFlags::MS_REC, "MS_REC"),
-        (MsFlags::MS_PRIVATE, "MS_PRIVATE"),
-        (MsFlags::MS_SLAVE, "MS_SLAVE"),
-        (MsFlags::MS_SHARED, "MS_SHARED"),
-        (MsFlags::MS_REMOUNT, "MS_REMOUNT"),
-        (MsFlags::MS_RDONLY, "MS_RDONLY"),
-        (MsFlags::MS_NOSUID, "MS_NOSUID"),
-        (MsFlags::MS_NODEV, "MS_NODEV"),
-        (MsFlags::MS_NOEXEC, "MS_NOEXEC"),
-    ];
-    NAMES
-        .iter()
-        .filter(|(flag, _)| flags.contains(*flag))
-        .map(|(_, name)| *name)
-        .collect()
-}
-
-/// How `mount(2)` is narrated: `mount("proc", "/proc", "proc", MS_NOSUID, NULL)`.
-pub fn describe_mount(
-    source: Option<&str>,
-    target: &Path,
-    fstype: Option<&str>,
-    flags: MsFlags,
-    data: Option<&str>,
-) -> String {
-    let quoted = |s: Option<&str>| s.map_or("NULL".to_string(), |s| format!("{s:?}"));
-    format!(
-        "mount({}, {:?}, {}, {}, {})",
-        quoted(source),
-        target.display().to_string(),
-        quoted(fstype),
-        narrate::flags(&flag_names(flags)),
-        quoted(data)
-    )
+impl MountError {
+    /// Advice for the learner, where there is some to give.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            MountError::PivotRoot { source: Errno::EINVAL, .. } => Some(
+                "pivot_root refuses to move a root whose mounts are shared (that could propagate to another namespace): make them private first with mount(NULL, \"/\", NULL, MS_REC | MS_PRIVATE, NULL), the step --no-private skips; on a machine booted from an initramfs the root is not a mount pivot_root can move: `nslab doctor` checks it".into(),
+            ),
+            MountError::PivotRoot { source: Errno::EBUSY, .. } => Some(
+                "the new root is on the current root mount: bind-mount the rootfs onto itself first, so that it is a mount of its own".into(),
+            ),
+            MountError::File { source: Errno::EROFS, .. } => Some(
+                "the rootfs is read-only, and pivot_root needs a directory in it for the old root: use a writable --rootfs".into(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// Mounts a file system. See mount(2).
@@ -191,8 +165,7 @@ pub fn mount(
     flags: MsFlags,
     data: Option<&str>,
 ) -> Result<(), MountError> {
-    narrate::syscall(describe_mount(source, target, fstype, flags, data));
-    nix::mount::mount(source, target, fstype, flags, data).map_err(|source| MountError::Mount {
+    syscall::mount(source, target, fstype, flags, data, "").map_err(|source| MountError::Mount {
         what: what.to_string(),
         target: target.into(),
         source,
@@ -202,17 +175,14 @@ pub fn mount(
 /// Changes the propagation type of every mount from `/` down. See
 /// mount(2), "Changing the propagation type of an existing mount", and
 /// mount_namespaces(7).
-fn set_propagation(flag: MsFlags, propagation: &'static str) -> Result<(), MountError> {
+pub(crate) fn set_propagation(flag: MsFlags, propagation: &'static str) -> Result<(), MountError> {
     let root = Path::new("/");
     // Only the flags matter here: source, type and data are ignored.
     let flags = MsFlags::MS_REC | flag;
-    narrate::syscall(describe_mount(None, root, None, flags, None));
-    nix::mount::mount(None::<&str>, root, None::<&str>, flags, None::<&str>).map_err(|source| {
-        MountError::Propagation {
-            propagation,
-            target: root.into(),
-            source,
-        }
+    syscall::mount(None, root, None, flags, None, "").map_err(|source| MountError::Propagation {
+        propagation,
+        target: root.into(),
+        source,
     })
 }
 
@@ -245,8 +215,7 @@ pub fn skip_private() {
 }
 
 fn chdir(path: &Path) -> Result<(), MountError> {
-    narrate::syscall(format!("chdir({:?})", path.display().to_string()));
-    nix::unistd::chdir(path).map_err(|source| MountError::Chdir {
+    syscall::chdir(path).map_err(|source| MountError::Chdir {
         path: path.into(),
         source,
     })
@@ -254,11 +223,7 @@ fn chdir(path: &Path) -> Result<(), MountError> {
 
 /// Creates a directory (an existing one is fine). See mkdir(2).
 pub fn mkdir(path: &Path, mode: u32) -> Result<(), MountError> {
-    narrate::syscall(format!(
-        "mkdir({:?}, {mode:04o})",
-        path.display().to_string()
-    ));
-    match nix::unistd::mkdir(path, Mode::from_bits_truncate(mode)) {
+    match syscall::mkdir(path, mode) {
         Ok(()) | Err(Errno::EEXIST) => Ok(()),
         Err(source) => Err(MountError::File {
             step: "create the directory",
@@ -278,14 +243,11 @@ fn ensure_dir(path: &Path, mode: u32) -> Result<(), MountError> {
     }
 }
 
-fn rmdir(path: &Path) -> Result<(), MountError> {
-    narrate::syscall(format!("rmdir({:?})", path.display().to_string()));
-    nix::unistd::unlinkat(None, path, nix::unistd::UnlinkatFlags::RemoveDir).map_err(|source| {
-        MountError::File {
-            step: "remove the directory",
-            path: path.into(),
-            source,
-        }
+fn rmdir(path: &Path, why: &str) -> Result<(), MountError> {
+    syscall::rmdir(path, why).map_err(|source| MountError::File {
+        step: "remove the directory",
+        path: path.into(),
+        source,
     })
 }
 
@@ -324,24 +286,25 @@ pub fn pivot_into(rootfs: &Path) -> Result<OldRoot, MountError> {
     narrate::explain("pivot_root needs the new root to be a mount point: now it is one");
     chdir(rootfs)?;
 
-    narrate::syscall(format!(
-        "flock({rootfs_name:?}, LOCK_EX)   # other containers may be pivoting into this rootfs too"
-    ));
     let lock_error = |source| MountError::Lock {
         path: rootfs.into(),
         source,
     };
-    let dir = File::open(rootfs).map_err(lock_error)?;
-    let lock = Flock::lock(dir, FlockArg::LockExclusive)
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let dir = syscall::open(rootfs, flags, 0, "to lock it")
+        .map_err(|errno| lock_error(io::Error::from(errno)))?;
+    narrate::syscall(format!(
+        "flock({rootfs_name:?}, LOCK_EX)   # other containers may be pivoting into this rootfs too"
+    ));
+    let lock = Flock::lock(File::from(dir), FlockArg::LockExclusive)
         .map_err(|(_, errno)| lock_error(io::Error::from(errno)))?;
 
     let put_old = Path::new(OLD_ROOT);
     mkdir(put_old, 0o700)?;
-    narrate::syscall(format!("pivot_root(\".\", {OLD_ROOT:?})"));
-    if let Err(source) = nix::unistd::pivot_root(".", put_old) {
+    if let Err(source) = syscall::pivot_root(Path::new("."), put_old) {
         narrate::warning(format!("pivot_root failed: {source}"));
         // Leave the shared rootfs as we found it.
-        let _ = rmdir(put_old);
+        let _ = rmdir(put_old, "leave the rootfs as it was");
         return Err(MountError::PivotRoot {
             new_root: rootfs.into(),
             put_old: OLD_ROOT,
@@ -352,6 +315,12 @@ pub fn pivot_into(rootfs: &Path) -> Result<OldRoot, MountError> {
         "the rootfs is now the root mount of this namespace; the host's / is at /{OLD_ROOT}"
     ));
     chdir(Path::new("/"))?;
+    narrate::explain(
+        "what pivot_root does not close: root in here still holds every capability of the\n\
+         host's root (see CapEff in /proc/self/status), /proc/sys is the host's and writable,\n\
+         /sys can be remounted read-write, and mknod plus mount reach the host's disks.\n\
+         User namespaces (lesson 07) and the lockdown (lesson 11) close those doors.",
+    );
     Ok(OldRoot { lock: Some(lock) })
 }
 // ANCHOR_END: pivot
@@ -374,18 +343,14 @@ impl OldRoot {
     // ANCHOR: detach
     pub fn detach(mut self) -> Result<(), MountError> {
         let old_root = Path::new("/").join(OLD_ROOT);
-        narrate::syscall(format!(
-            "umount2({:?}, MNT_DETACH)",
-            old_root.display().to_string()
-        ));
-        let unmounted = nix::mount::umount2(&old_root, MntFlags::MNT_DETACH);
+        let unmounted = syscall::umount2(&old_root, MntFlags::MNT_DETACH, "");
         // Whatever happens next, Drop must not try again.
         let lock = self.lock.take();
         unmounted.map_err(|source| MountError::Unmount {
             target: old_root.clone(),
             source,
         })?;
-        rmdir(&old_root)?;
+        rmdir(&old_root, "")?;
         drop(lock);
         narrate::explain(
             "the host's tree is detached from this namespace: no path leads there any more",
@@ -401,12 +366,8 @@ impl Drop for OldRoot {
             // The container failed between pivot_root and detach: leave the
             // shared rootfs without a stray .old-root all the same.
             let old_root = Path::new("/").join(OLD_ROOT);
-            narrate::syscall(format!(
-                "umount2({:?}, MNT_DETACH)   # cleaning up after the error",
-                old_root.display().to_string()
-            ));
-            let _ = nix::mount::umount2(&old_root, MntFlags::MNT_DETACH);
-            let _ = rmdir(&old_root);
+            let _ = syscall::umount2(&old_root, MntFlags::MNT_DETACH, "cleaning up after the error");
+            let _ = rmdir(&old_root, "cleaning up after the error");
         }
     }
 }
@@ -457,19 +418,9 @@ pub fn mount_proc() -> Result<(), MountError> {
 }
 // ANCHOR_END: proc
 
-/// Creates a character device node. See mknod(2).
+/// Creates a character device node, readable and writable by all.
 fn mknod(path: &Path, major: u64, minor: u64) -> Result<(), MountError> {
-    narrate::syscall(format!(
-        "mknod({:?}, S_IFCHR | 0666, makedev({major}, {minor}))",
-        path.display().to_string()
-    ));
-    nix::sys::stat::mknod(
-        path,
-        SFlag::S_IFCHR,
-        Mode::from_bits_truncate(0o666),
-        nix::sys::stat::makedev(major, minor),
-    )
-    .map_err(|source| MountError::File {
+    syscall::mknod_char(path, 0o666, major, minor).map_err(|source| MountError::File {
         step: "create the device node",
         path: path.into(),
         source,
@@ -477,30 +428,11 @@ fn mknod(path: &Path, major: u64, minor: u64) -> Result<(), MountError> {
 }
 
 fn symlink(target: &str, link: &Path) -> Result<(), MountError> {
-    narrate::syscall(format!(
-        "symlink({target:?}, {:?})",
-        link.display().to_string()
-    ));
-    nix::unistd::symlinkat(target, None, link).map_err(|source| MountError::File {
+    syscall::symlink(target, link).map_err(|source| MountError::File {
         step: "create the symlink",
         path: link.into(),
         source,
     })
-}
-
-/// Sets the file mode creation mask, returning the old one. See umask(2).
-fn umask(mask: u32) -> Mode {
-    narrate::syscall(format!("umask({})", octal(mask)));
-    nix::sys::stat::umask(Mode::from_bits_truncate(mask))
-}
-
-/// An octal number as C writes it: `0`, `022`, `0755`.
-fn octal(n: u32) -> String {
-    if n == 0 {
-        "0".into()
-    } else {
-        format!("0{n:o}")
-    }
 }
 
 /// Builds a minimal `/dev`: a tmpfs holding the few device nodes programs
@@ -530,12 +462,11 @@ pub fn mount_dev() -> Result<(), MountError> {
         MsFlags::MS_NOSUID,
         Some("mode=755,size=65536k"),
     )?;
-    let old_mask = umask(0);
+    let old_mask = syscall::umask(0);
     let made = DEVICES
         .iter()
         .try_for_each(|(name, major, minor)| mknod(&dev.join(name), *major, *minor));
-    nix::sys::stat::umask(old_mask);
-    narrate::syscall(format!("umask({})", octal(old_mask.bits())));
+    syscall::umask(old_mask.bits());
     made?;
 
     for (name, target) in DEV_SYMLINKS {
@@ -590,7 +521,7 @@ fn bind_console(dev: &Path) -> Result<(), MountError> {
             return Ok(());
         }
     };
-    narrate::syscall(format!(
+    narrate::returned(format!(
         "readlink(\"/proc/self/fd/0\") = {:?}   # our terminal, by its host name",
         tty.display().to_string()
     ));
@@ -602,14 +533,15 @@ fn bind_console(dev: &Path) -> Result<(), MountError> {
         .join(OLD_ROOT)
         .join(tty.strip_prefix("/").unwrap_or(&tty));
     let console = dev.join("console");
-    narrate::syscall(format!(
-        "open({:?}, O_CREAT | O_WRONLY, 0600)   # a file to bind onto",
-        console.display().to_string()
-    ));
-    File::create(&console).map_err(|e| MountError::File {
-        step: "create",
-        path: console.clone(),
-        source: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+    // A plain file to bind onto, like runc's: only the owner may touch it
+    // until the terminal is bound over it.
+    let flags = OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
+    syscall::open(&console, flags, 0o600, "a file to bind onto").map_err(|source| {
+        MountError::File {
+            step: "create",
+            path: console.clone(),
+            source,
+        }
     })?;
     mount(
         "the terminal",
@@ -660,261 +592,4 @@ pub fn mount_tmp() -> Result<(), MountError> {
     )
 }
 
-/// Mounts everything a program expects to find, after [`pivot_into`] and
-/// before [`OldRoot::detach`]: `/proc` first (the `/dev` symlinks and the
-/// `/dev/console` bind go through it), then `/dev`, `/sys` and `/tmp`.
-// ANCHOR: filesystems
-pub fn standard_filesystems() -> Result<(), MountError> {
-    mount_proc()?;
-    mount_dev()?;
-    mount_sys()?;
-    mount_tmp()?;
-    Ok(())
-}
-// ANCHOR_END: filesystems
 
-/// One line of `/proc/<pid>/mountinfo` (proc(5)), the parts the lessons use.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct MountEntry {
-    /// The mount's unique id.
-    pub id: u32,
-    /// Where it is mounted, relative to the reader's root.
-    pub mount_point: String,
-    /// The file system type.
-    pub fstype: String,
-}
-
-/// The mounts a process sees, from its `/proc/<pid>/mountinfo`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MountTable(pub BTreeSet<MountEntry>);
-
-impl MountTable {
-    /// The calling process's mount table.
-    pub fn read() -> Result<Self, MountError> {
-        let path = PathBuf::from("/proc/self/mountinfo");
-        let text = fs::read_to_string(&path).map_err(|source| MountError::Read { path, source })?;
-        Ok(Self::parse(&text))
-    }
-
-    /// Parses the text of a `mountinfo` file.
-    pub fn parse(text: &str) -> Self {
-        let entries = text
-            .lines()
-            .filter_map(|line| {
-                let fields: Vec<&str> = line.split_whitespace().collect();
-                // Optional fields end with "-"; the file system type follows.
-                let dash = fields.iter().position(|f| *f == "-")?;
-                Some(MountEntry {
-                    id: fields.first()?.parse().ok()?,
-                    mount_point: fields.get(4)?.to_string(),
-                    fstype: fields.get(dash + 1)?.to_string(),
-                })
-            })
-            .collect();
-        MountTable(entries)
-    }
-
-    /// The mounts in `self` that `before` did not have.
-    pub fn added_since(&self, before: &MountTable) -> Vec<MountEntry> {
-        self.0.difference(&before.0).cloned().collect()
-    }
-}
-
-/// Compares the host's mount table with the one read before the run, and
-/// says what the learner should conclude.
-pub fn show_host_unchanged(before: &MountTable) -> Result<bool, MountError> {
-    narrate::heading("The host's mount table, after the run");
-    narrate::file_op("read /proc/self/mountinfo");
-    let after = MountTable::read()?;
-    let added = after.added_since(before);
-    let removed = before.added_since(&after);
-    if added.is_empty() && removed.is_empty() {
-        narrate::success(
-            "unchanged: every mount the container made lived and died in its own namespace",
-        );
-        return Ok(true);
-    }
-    for entry in &added {
-        narrate::warning(format!(
-            "new on the host: {} ({})",
-            entry.mount_point, entry.fstype
-        ));
-    }
-    for entry in &removed {
-        narrate::warning(format!(
-            "gone from the host: {} ({})",
-            entry.mount_point, entry.fstype
-        ));
-    }
-    narrate::explain(
-        "something else on this machine mounted or unmounted meanwhile, or a mount leaked",
-    );
-    Ok(false)
-}
-
-/// Explains the outcome of lesson 01's escape tried after [`pivot_into`].
-pub fn explain_escape(outcome: crate::chroot::EscapeOutcome) {
-    match outcome {
-        crate::chroot::EscapeOutcome::StayedInside => narrate::explain(
-            "chroot(2) had only moved our idea of `/`: the host's tree was still mounted above it.\n\
-             After pivot_root and the unmount of the old root, the container's / is the top of\n\
-             its mount namespace: `..` of / is / itself, and there is nothing above to climb to.",
-        ),
-        crate::chroot::EscapeOutcome::ReachedHostRoot => narrate::warning(
-            "the escape reached the host's /: the old root was not unmounted",
-        ),
-    }
-}
-
-/// Runs `run` in a forked helper that owns a throwaway mount namespace
-/// whose mounts are all *shared*, the way systemd sets up a host, so that
-/// `03-mount --no-private` can show a leak without the real host seeing it.
-///
-/// The helper:
-/// 1. `unshare(CLONE_NEWNS)`: a copy of the host's table, all its own.
-/// 2. makes it private, which cuts every tie with the host's mounts (on a
-///    systemd host the copy would otherwise be the host's peer, and the
-///    demo would leak onto the real host);
-/// 3. makes it shared again: each mount now starts a new peer group that
-///    exists only in this throwaway namespace and in copies made from it;
-/// 4. runs the container, then compares its own mount table with the one
-///    it had before, and prints what leaked into it.
-///
-/// When the helper exits, its namespace and everything that leaked into it
-/// are gone. Returns how the helper (and so the container) ended.
-// ANCHOR: throwaway
-pub fn in_shared_outer_namespace<F>(run: F) -> Result<Exit, MountError>
-where
-    F: FnOnce() -> Result<Exit, crate::Error>,
-{
-    narrate::warning("--no-private: the container runs in a throwaway outer mount namespace,");
-    narrate::explain("shared like a systemd host's, so that the real host never sees what leaks");
-    narrate::syscall("fork()   # a helper to own it, so the lesson itself stays on the host");
-    // SAFETY: the lessons are single-threaded; the child only runs the
-    // lesson's own code and ends with _exit.
-    let helper = match unsafe { nix::unistd::fork() }.map_err(MountError::Fork)? {
-        ForkResult::Parent { child } => child,
-        ForkResult::Child => {
-            let code = match outer_namespace(run) {
-                Ok(exit) => exit.status(),
-                Err(error) => {
-                    let error = crate::Error::from(error);
-                    crate::report::print_error(&error);
-                    error.exit_code()
-                }
-            };
-            process::exit_now(code)
-        }
-    };
-    let exit = process::wait(helper).map_err(MountError::Wait)?;
-    narrate::explain(
-        "the helper is gone, and with it the outer namespace and the mounts that leaked into it",
-    );
-    Ok(exit)
-}
-// ANCHOR_END: throwaway
-
-fn outer_namespace<F>(run: F) -> Result<Exit, MountError>
-where
-    F: FnOnce() -> Result<Exit, crate::Error>,
-{
-    narrate::syscall("unshare(CLONE_NEWNS)");
-    nix::sched::unshare(FLAG).map_err(MountError::Unshare)?;
-    set_propagation(MsFlags::MS_PRIVATE, "private")?;
-    narrate::explain("first cut every tie with the real host's mounts,");
-    set_propagation(MsFlags::MS_SHARED, "shared")?;
-    narrate::explain(
-        "then share everything again, as systemd does at boot: but these peer groups\n\
-         exist only in this outer namespace and the copies made from it",
-    );
-    narrate::file_op("read /proc/self/mountinfo   # the outer namespace, before");
-    let before = MountTable::read()?;
-
-    let exit = match run() {
-        Ok(exit) => exit,
-        Err(error) => {
-            crate::report::print_error(&error);
-            Exit::Code(error.exit_code())
-        }
-    };
-
-    narrate::heading("The outer namespace, after the container");
-    narrate::file_op("read /proc/self/mountinfo   # the outer namespace, after");
-    let leaked = MountTable::read()?.added_since(&before);
-    if leaked.is_empty() {
-        narrate::success("nothing leaked into the outer namespace");
-    }
-    for entry in &leaked {
-        narrate::warning(format!(
-            "leaked into the outer namespace: {} ({})",
-            entry.mount_point, entry.fstype
-        ));
-    }
-    if !leaked.is_empty() {
-        narrate::explain(
-            "the container mounted this in its own namespace, but its copy of the table was a\n\
-             peer of ours, so the mount propagated here, and it outlives the container.\n\
-             On a systemd host without the throwaway namespace, this would be the host's table.",
-        );
-    }
-    Ok(exit)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mount_calls_are_narrated_like_the_man_page() {
-        let line = describe_mount(
-            Some("proc"),
-            Path::new("/proc"),
-            Some("proc"),
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-            None,
-        );
-        assert_eq!(
-            line,
-            r#"mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)"#
-        );
-        let line = describe_mount(
-            None,
-            Path::new("/"),
-            None,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None,
-        );
-        assert_eq!(line, r#"mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)"#);
-    }
-
-    #[test]
-    fn mountinfo_is_parsed_past_the_optional_fields() {
-        let text = "22 27 0:21 / /proc rw,relatime shared:5 - proc proc rw\n\
-                    27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n";
-        let table = MountTable::parse(text);
-        let points: Vec<(&str, &str)> = table
-            .0
-            .iter()
-            .map(|e| (e.mount_point.as_str(), e.fstype.as_str()))
-            .collect();
-        assert_eq!(points, vec![("/proc", "proc"), ("/", "ext4")]);
-    }
-
-    #[test]
-    fn added_mounts_are_found() {
-        let before = MountTable::parse("27 1 254:0 / / rw - ext4 /dev/vda rw\n");
-        let after = MountTable::parse(
-            "27 1 254:0 / / rw - ext4 /dev/vda rw\n99 27 254:0 /x /x rw shared:1 - ext4 /dev/vda rw\n",
-        );
-        let added = after.added_since(&before);
-        assert_eq!(added.len(), 1);
-        assert_eq!(added[0].mount_point, "/x");
-        assert!(before.added_since(&after).is_empty());
-    }
-
-    #[test]
-    fn our_own_mount_table_has_a_root() {
-        let table = MountTable::read().unwrap();
-        assert!(table.0.iter().any(|e| e.mount_point == "/"));
-    }
-}

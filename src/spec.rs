@@ -1,0 +1,254 @@
+//! The container, described once: what a container gets, as plain data.
+//!
+//! A [`Spec`] says which namespaces the container is born into, which root
+//! filesystem it gets and how it enters it, what is mounted inside, what it
+//! is called, and what it runs. Each facility is one field, and each is
+//! optional: lesson 00's spec is just a command; lesson 05's fills in five
+//! fields. Lessons build a spec from their flags; the runtime will build
+//! the same struct from an OCI `config.json`. Either way
+//! [`crate::start::run`] starts it, so the way a container is assembled is
+//! written once.
+//!
+//! This is the shape of youki's `ContainerBuilder` and of runc's
+//! `configs.Config`: a description, checked, then handed to one start
+//! sequence.
+
+use crate::namespace::Namespace;
+use crate::uts::Names;
+use std::path::PathBuf;
+
+/// What a container gets.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Spec {
+    /// The namespaces the child is cloned into; the others it shares with
+    /// the host.
+    pub namespaces: Vec<Namespace>,
+    /// Its root filesystem and how it enters it; `None` keeps the host's `/`.
+    pub root: Option<Root>,
+    /// File systems mounted inside, in this order, after the root is
+    /// entered (they need [`Enter::Pivot`]).
+    pub mounts: Vec<Mount>,
+    /// Its hostname and domainname (they need a UTS namespace).
+    pub names: Option<Names>,
+    /// The command to run, `argv[0]` first, looked up in the container.
+    pub command: Vec<String>,
+}
+
+/// A root filesystem and the way into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Root {
+    /// The directory, as the host names it (absolute).
+    pub path: PathBuf,
+    /// How the child makes it its `/`.
+    pub enter: Enter,
+}
+
+/// How the child makes a directory its `/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enter {
+    /// chroot(2): only the process's idea of `/` changes (lessons 01–02).
+    Chroot,
+    /// pivot_root(2) in a mount namespace, the host's tree unmounted
+    /// (lesson 03 on).
+    Pivot {
+        /// Make every mount private first. Only lesson 03's `--no-private`
+        /// demo sets this to false, to show why it matters.
+        make_private: bool,
+    },
+}
+
+impl Root {
+    /// `path`, entered with chroot(2).
+    pub fn chroot(path: PathBuf) -> Root {
+        Root {
+            path,
+            enter: Enter::Chroot,
+        }
+    }
+
+    /// `path`, entered with pivot_root(2) after making every mount private.
+    pub fn pivot(path: PathBuf) -> Root {
+        Root {
+            path,
+            enter: Enter::Pivot { make_private: true },
+        }
+    }
+}
+
+/// A file system the container gets inside its root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mount {
+    /// A procfs of the container's PID namespace on `/proc`.
+    Proc,
+    /// A tmpfs `/dev` with a few device nodes, devpts, shm, the console.
+    Dev,
+    /// A read-only sysfs on `/sys`.
+    Sys,
+    /// A tmpfs on `/tmp`.
+    Tmp,
+    /// An mqueue file system of the container's IPC namespace on `/dev/mqueue`.
+    Mqueue,
+}
+
+impl Mount {
+    /// What every container from lesson 03 on gets, in the order they are
+    /// mounted: `/proc` first, as `/dev`'s symlinks and console point into it.
+    pub const STANDARD: [Mount; 4] = [Mount::Proc, Mount::Dev, Mount::Sys, Mount::Tmp];
+
+    /// The namespace without which this mount would show the host's
+    /// objects instead of the container's.
+    pub fn needs(self) -> Option<Namespace> {
+        match self {
+            Mount::Proc => Some(Namespace::Pid),
+            Mount::Mqueue => Some(Namespace::Ipc),
+            Mount::Dev | Mount::Sys | Mount::Tmp => None,
+        }
+    }
+}
+
+/// A spec that asks for something it cannot have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// No command.
+    #[error("the spec has no command to run")]
+    NoCommand,
+    /// A facility asked for without the namespace it works in.
+    #[error("{what} needs a new {} (see {}), and the spec does not ask for one", needed.label(), needed.man_page())]
+    MissingNamespace {
+        /// What asked for it.
+        what: String,
+        /// The namespace it needs.
+        needed: Namespace,
+    },
+    /// Mounts asked for without pivot_root: they would land on the host.
+    #[error("mounts inside the container need a root entered with pivot_root")]
+    MountsWithoutPivot,
+    /// The same namespace twice.
+    #[error("the {} is listed twice", .0.label())]
+    DuplicateNamespace(Namespace),
+}
+
+impl SpecError {
+    /// Advice for the learner, where there is some to give.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            SpecError::MissingNamespace { needed, .. } => {
+                Some(format!("add {:?} to the spec's namespaces", needed))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Spec {
+    /// Checks that the spec asks only for what it can have, before
+    /// anything is created.
+    pub fn check(&self) -> Result<(), SpecError> {
+        if self.command.is_empty() {
+            return Err(SpecError::NoCommand);
+        }
+        for (i, kind) in self.namespaces.iter().enumerate() {
+            if self.namespaces[..i].contains(kind) {
+                return Err(SpecError::DuplicateNamespace(*kind));
+            }
+        }
+        let needs = |what: String, needed: Namespace| {
+            if self.namespaces.contains(&needed) {
+                Ok(())
+            } else {
+                Err(SpecError::MissingNamespace { what, needed })
+            }
+        };
+        if let Some(Root {
+            enter: Enter::Pivot { .. },
+            ..
+        }) = &self.root
+        {
+            needs("pivot_root".into(), Namespace::Mnt)?;
+        } else if !self.mounts.is_empty() {
+            return Err(SpecError::MountsWithoutPivot);
+        }
+        for mount in &self.mounts {
+            if let Some(needed) = mount.needs() {
+                needs(format!("the {mount:?} mount"), needed)?;
+            }
+        }
+        if self.names.is_some() {
+            needs("a hostname".into(), Namespace::Uts)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command() -> Vec<String> {
+        vec!["sh".into()]
+    }
+
+    #[test]
+    fn a_bare_command_is_a_spec() {
+        let spec = Spec {
+            command: command(),
+            ..Spec::default()
+        };
+        assert_eq!(spec.check(), Ok(()));
+        assert_eq!(Spec::default().check(), Err(SpecError::NoCommand));
+    }
+
+    #[test]
+    fn each_facility_needs_its_namespace() {
+        let mut spec = Spec {
+            namespaces: vec![Namespace::Pid],
+            root: Some(Root::pivot("/r".into())),
+            command: command(),
+            ..Spec::default()
+        };
+        assert!(matches!(
+            spec.check(),
+            Err(SpecError::MissingNamespace { needed: Namespace::Mnt, .. })
+        ));
+        spec.namespaces.push(Namespace::Mnt);
+        spec.mounts = vec![Mount::Proc, Mount::Mqueue];
+        assert!(matches!(
+            spec.check(),
+            Err(SpecError::MissingNamespace { needed: Namespace::Ipc, .. })
+        ));
+        spec.namespaces.push(Namespace::Ipc);
+        assert_eq!(spec.check(), Ok(()));
+        spec.names = Some(Names {
+            hostname: "lab".into(),
+            domainname: None,
+        });
+        assert!(matches!(
+            spec.check(),
+            Err(SpecError::MissingNamespace { needed: Namespace::Uts, .. })
+        ));
+    }
+
+    #[test]
+    fn mounts_without_pivot_root_are_refused() {
+        let spec = Spec {
+            root: Some(Root::chroot("/r".into())),
+            mounts: vec![Mount::Tmp],
+            command: command(),
+            ..Spec::default()
+        };
+        assert_eq!(spec.check(), Err(SpecError::MountsWithoutPivot));
+    }
+
+    #[test]
+    fn a_namespace_listed_twice_is_refused() {
+        let spec = Spec {
+            namespaces: vec![Namespace::Pid, Namespace::Pid],
+            command: command(),
+            ..Spec::default()
+        };
+        assert_eq!(
+            spec.check(),
+            Err(SpecError::DuplicateNamespace(Namespace::Pid))
+        );
+    }
+}
