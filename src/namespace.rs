@@ -224,7 +224,7 @@ mod tests {
         let kinds = [Namespace::Uts, Namespace::Pid, Namespace::Mnt];
         assert_eq!(
             flag_names(&kinds),
-            ["CLONE_NEWNS", "CLONE_NEWPID", "CLONE_NEWUTS"]
+            ["CLONE_NEWNS", "CLONE_NEWUTS", "CLONE_NEWPID"]
         );
         assert_eq!(
             clone_flags(&kinds),

@@ -3,9 +3,9 @@
 //! the way rustlings keeps its exercises, binaries and docs in sync: a
 //! lesson without its binary, chapter or snapshots is unfinished.
 //!
-//! The exception is the last lesson, `lessons/11_runtime.rs`: its binary is
+//! The exception is the last lesson, `lessons/12_runtime.rs`: its binary is
 //! `nslab`, the runtime. For now it only has `nslab doctor`, which is
-//! documented in `setup.md` rather than in a chapter of its own, so for 11
+//! documented in `setup.md` rather than in a chapter of its own, so for 12
 //! the chapter check requires that `setup.md` mentions `nslab doctor`, and
 //! the snapshot check looks for the doctor's snapshots. When the runtime gets
 //! its chapter, tighten this.
@@ -45,7 +45,7 @@ impl Lesson {
 
     /// True for the last lesson, whose binary is the runtime itself.
     fn is_runtime(&self) -> bool {
-        self.number == "11" && self.name == "runtime"
+        self.number == "12" && self.name == "runtime"
     }
 
     /// `02-pid`, `10-init-layer`; the runtime's is `nslab`.
@@ -182,7 +182,7 @@ fn every_lesson_has_its_chapter() {
     let mut problems = Vec::new();
     for lesson in lessons() {
         if lesson.is_runtime() {
-            // Lesson 11 is only `nslab doctor` so far, described in the setup
+            // Lesson 12 is only `nslab doctor` and `cleanup` so far, described in the setup
             // chapter; it gets a chapter of its own when the runtime grows.
             let setup = fs::read_to_string(src.join("setup.md")).unwrap_or_default();
             if !setup.contains("nslab doctor") {
@@ -254,7 +254,7 @@ fn names_follow_the_numbering() {
     assert!(init
         .snapshot_markers()
         .contains(&"10_init_layer".to_string()));
-    let runtime = Lesson::from_file_name("11_runtime.rs").unwrap();
+    let runtime = Lesson::from_file_name("12_runtime.rs").unwrap();
     assert_eq!(runtime.binary(), "nslab");
     assert_eq!(runtime.snapshot_markers(), vec!["doctor".to_string()]);
     for not_a_lesson in [
@@ -298,4 +298,35 @@ name = "not-a-bin"
             ),
         ]
     );
+}
+
+/// The lesson manifest (src/manifest.rs), which the root check, `--help`
+/// and `nslab doctor` read, lists exactly the lessons in `lessons/`, each
+/// with its source, binary and chapter.
+#[test]
+fn the_manifest_lists_every_lesson() {
+    let mut problems = Vec::new();
+    let files: Vec<Lesson> = lessons().into_iter().filter(|l| !l.is_runtime()).collect();
+    for lesson in &files {
+        match nslab::manifest::LESSONS.iter().find(|m| m.binary == lesson.binary()) {
+            None => problems.push(format!("{}: not in src/manifest.rs", lesson.path())),
+            Some(entry) => {
+                if entry.source() != lesson.path() {
+                    problems.push(format!("{}: the manifest says {}", lesson.path(), entry.source()));
+                }
+                if entry.number != lesson.number {
+                    problems.push(format!("{}: the manifest numbers it {}", lesson.path(), entry.number));
+                }
+                if !repo().join(entry.chapter()).is_file() {
+                    problems.push(format!("{}: no chapter {}", lesson.path(), entry.chapter()));
+                }
+            }
+        }
+    }
+    for entry in nslab::manifest::LESSONS {
+        if !files.iter().any(|l| l.binary() == entry.binary) {
+            problems.push(format!("the manifest lists {}, which has no lessons/ file", entry.binary));
+        }
+    }
+    fail_with(problems, "the manifest and lessons/ disagree");
 }

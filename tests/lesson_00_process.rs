@@ -7,12 +7,14 @@ use insta_cmd::assert_cmd_snapshot;
 const BIN: &str = env!("CARGO_BIN_EXE_00-process");
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn demo_narration_and_output() {
     require_root!();
-    common::settings().bind(|| assert_cmd_snapshot!(common::lesson(BIN)));
+    common::settings().bind(|| assert_cmd_snapshot!(common::timed(&mut common::lesson(BIN))));
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn the_child_is_the_pid_fork_returned_with_the_hosts_names() {
     require_root!();
     let (code, out, _) = common::run(common::lesson(BIN).args([
@@ -45,6 +47,7 @@ fn the_child_is_the_pid_fork_returned_with_the_hosts_names() {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn exit_status_is_passed_through() {
     require_root!();
     let (code, _, _) = common::run(common::lesson(BIN).args(["-q", "--", "sh", "-c", "exit 7"]));
@@ -52,6 +55,7 @@ fn exit_status_is_passed_through() {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn quiet_prints_only_the_commands_output() {
     require_root!();
     let (code, out, err) =
@@ -60,6 +64,7 @@ fn quiet_prints_only_the_commands_output() {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn a_missing_command_fails_with_127_and_says_so() {
     require_root!();
     let (code, _, err) =

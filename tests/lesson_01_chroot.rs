@@ -7,20 +7,23 @@ use insta_cmd::assert_cmd_snapshot;
 const BIN: &str = env!("CARGO_BIN_EXE_01-chroot");
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn demo_narration_and_output() {
     require_root!();
     common::rootfs();
-    common::settings().bind(|| assert_cmd_snapshot!(common::lesson(BIN)));
+    common::settings().bind(|| assert_cmd_snapshot!(common::timed(&mut common::lesson(BIN))));
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn escape_demo_narration_and_output() {
     require_root!();
     common::rootfs();
-    common::settings().bind(|| assert_cmd_snapshot!(common::lesson(BIN).arg("--escape")));
+    common::settings().bind(|| assert_cmd_snapshot!(common::timed(&mut common::lesson(BIN).arg("--escape"))));
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn inside_slash_is_the_rootfs() {
     require_root!();
     let rootfs = common::rootfs();
@@ -47,6 +50,7 @@ fn inside_slash_is_the_rootfs() {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn the_escape_reaches_the_host_root_and_leaves_nothing_behind() {
     require_root!();
     let rootfs = common::rootfs();
@@ -66,6 +70,7 @@ fn the_escape_reaches_the_host_root_and_leaves_nothing_behind() {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn a_signal_death_is_passed_on_as_128_plus_the_signal() {
     require_root!();
     common::rootfs();
@@ -75,6 +80,7 @@ fn a_signal_death_is_passed_on_as_128_plus_the_signal() {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn a_bad_rootfs_is_refused_with_a_hint() {
     require_root!();
     let empty = tempfile::tempdir().unwrap();
@@ -92,6 +98,7 @@ fn a_bad_rootfs_is_refused_with_a_hint() {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn a_command_missing_from_the_rootfs_is_reported() {
     require_root!();
     common::rootfs();

@@ -7,13 +7,15 @@ use insta_cmd::assert_cmd_snapshot;
 const BIN: &str = env!("CARGO_BIN_EXE_02-pid");
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn demo_narration_and_output() {
     require_root!();
     common::rootfs();
-    common::settings().bind(|| assert_cmd_snapshot!(common::lesson(BIN)));
+    common::settings().bind(|| assert_cmd_snapshot!(common::timed(&mut common::lesson(BIN))));
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn the_command_is_pid_1() {
     require_root!();
     common::rootfs();
@@ -23,6 +25,7 @@ fn the_command_is_pid_1() {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn the_host_sees_two_pids_and_a_different_namespace() {
     require_root!();
     common::rootfs();
@@ -50,6 +53,7 @@ fn the_host_sees_two_pids_and_a_different_namespace() {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn pid_1_survives_its_own_sigterm() {
     require_root!();
     common::rootfs();

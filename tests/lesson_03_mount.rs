@@ -65,27 +65,30 @@ fn run_leaving_host_alone(args: &[&str]) -> (i32, String, String) {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn demo_narration_and_output() {
     require_root!();
     common::rootfs();
     let _one = one_at_a_time();
-    settings().bind(|| assert_cmd_snapshot!(common::lesson(BIN)));
+    settings().bind(|| assert_cmd_snapshot!(common::timed(&mut common::lesson(BIN))));
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn escape_demo_narration_and_output() {
     require_root!();
     common::rootfs();
     let _one = one_at_a_time();
-    settings().bind(|| assert_cmd_snapshot!(common::lesson(BIN).arg("--escape")));
+    settings().bind(|| assert_cmd_snapshot!(common::timed(&mut common::lesson(BIN).arg("--escape"))));
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn no_private_demo_narration_and_output() {
     require_root!();
     common::rootfs();
     let _one = one_at_a_time();
-    settings().bind(|| assert_cmd_snapshot!(common::lesson(BIN).arg("--no-private")));
+    settings().bind(|| assert_cmd_snapshot!(common::timed(&mut common::lesson(BIN).arg("--no-private"))));
 }
 
 #[test]
@@ -94,6 +97,7 @@ fn help() {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn the_host_mount_table_is_unchanged_by_every_mode() {
     require_root!();
     for args in [
@@ -114,6 +118,7 @@ fn the_host_mount_table_is_unchanged_by_every_mode() {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn inside_the_mount_table_holds_only_the_containers_mounts() {
     require_root!();
     let (code, out, err) = run_leaving_host_alone(&["-q", "--", "cat", "/proc/self/mountinfo"]);
@@ -135,6 +140,7 @@ fn inside_the_mount_table_holds_only_the_containers_mounts() {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn ps_inside_lists_only_the_containers_processes() {
     require_root!();
     let (code, out, err) =
@@ -153,6 +159,7 @@ fn ps_inside_lists_only_the_containers_processes() {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn proc_dev_sys_and_tmp_are_what_the_lesson_says() {
     require_root!();
     let script = "cat /proc/self/mounts; ls -l /dev/null /dev/zero /dev/ptmx; \
@@ -183,6 +190,7 @@ fn proc_dev_sys_and_tmp_are_what_the_lesson_says() {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn the_chroot_escape_no_longer_reaches_the_host() {
     require_root!();
     let rootfs = common::rootfs();
@@ -207,6 +215,7 @@ fn the_chroot_escape_no_longer_reaches_the_host() {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn without_private_the_mount_leaks_into_the_outer_namespace_only() {
     require_root!();
     let rootfs = common::rootfs();
@@ -229,6 +238,7 @@ fn without_private_the_mount_leaks_into_the_outer_namespace_only() {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn the_commands_exit_status_is_passed_on() {
     require_root!();
     let (code, _, _) = run_leaving_host_alone(&["-q", "--", "sh", "-c", "exit 7"]);

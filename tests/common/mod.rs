@@ -11,29 +11,24 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// Whether a privileged test may run. Without root it prints why it skips
-/// and returns false; under `CI=true` a skip would hide a failure, so it
-/// panics instead.
-pub fn can_run_privileged(test: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "{test}: this privileged test cannot run without root, and CI=true forbids skipping it"
-        );
-    }
-    eprintln!("skipping {test}: it needs root (run the tests with sudo)");
-    false
+/// Fails a privileged test that is run without root.
+///
+/// Privileged tests are marked `#[ignore = "needs root…"]`, so that without
+/// root cargo's own summary counts them as ignored, never as passed;
+/// `scripts/test.sh` runs them (`--include-ignored`) as root. Asked to run
+/// one without root anyway, it fails rather than pass having done nothing.
+pub fn assert_privileged(test: &str) {
+    assert!(
+        is_root(),
+        "{test}: this privileged test needs root (run scripts/test.sh, which uses sudo)"
+    );
 }
 
-/// Returns early from a test that needs root (see [`can_run_privileged`]).
+/// The first line of a test that needs root (see [`assert_privileged`]).
 #[macro_export]
 macro_rules! require_root {
     () => {
-        if !common::can_run_privileged(module_path!()) {
-            return;
-        }
+        common::assert_privileged(module_path!())
     };
 }
 
@@ -65,14 +60,52 @@ pub fn lesson(bin_path: &str) -> Command {
     cmd
 }
 
-/// Runs `cmd` and returns (exit code, stdout, stderr).
+/// How long any lesson run in a test may take before it is killed and the
+/// test fails: a runaway lesson must not hang the suite.
+pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs `cmd` with [`TIMEOUT`] and returns (exit code, stdout, stderr).
+/// A signal death reads as 128 + the signal, as a shell reports it.
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
-    let out = cmd.output().expect("starting the lesson binary");
+    use std::os::unix::process::ExitStatusExt;
+    let out = output_with_timeout(cmd, TIMEOUT);
+    let code = out
+        .status
+        .code()
+        .unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0));
     (
-        out.status.code().unwrap_or(-1),
+        code,
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `cmd.output()`, but the process is killed (SIGKILL, by its pid; the
+/// lesson's container dies with it) and the test fails after `limit`.
+pub fn output_with_timeout(cmd: &mut Command, limit: std::time::Duration) -> std::process::Output {
+    use std::process::Stdio;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting the lesson binary");
+    let pid = child.id();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let out = child.wait_with_output();
+        let _ = done_tx.send(());
+        out
+    });
+    if done_rx.recv_timeout(limit).is_err() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = waiter.join();
+        panic!("{cmd:?} did not finish within {limit:?}: killed");
+    }
+    waiter.join().unwrap().expect("waiting for the lesson binary")
 }
 
 /// `readlink /proc/self/ns/<kind>` of the test process: the host's namespace.
@@ -147,6 +180,9 @@ pub fn filters() -> Vec<(String, String)> {
         "→ chdir(\"..\")   [repeated until the top]\n".into(),
     ));
     filters.push((r"after \d+ × chdir".into(), "after [N] × chdir".into()));
+    filters.push((r"\.nslab-escape-\d+".into(), ".nslab-escape-[PID]".into()));
+    // The capability mask depends on the kernel's number of capabilities.
+    filters.push((r"(CapEff:\s+)[0-9a-f]{16}".into(), "$1[MASK]".into()));
     filters.push((
         format!(r"(hostname:\s+){}$", escape(&host_hostname())),
         "$1[HOSTNAME]".into(),
@@ -171,4 +207,23 @@ pub fn settings() -> insta::Settings {
 /// The path of a file in the rootfs, as the host sees it.
 pub fn in_rootfs(path: &str) -> PathBuf {
     rootfs().join(Path::new(path).strip_prefix("/").unwrap_or(Path::new(path)))
+}
+
+/// `cmd` run under `timeout --signal=KILL`, for the snapshot tests: insta-cmd
+/// runs the command itself, so the limit comes from timeout(1), which kills
+/// the lesson (and with it, its container) after [`TIMEOUT`].
+pub fn timed(cmd: &mut Command) -> Command {
+    let mut timed = Command::new("timeout");
+    timed
+        .arg("--signal=KILL")
+        .arg(TIMEOUT.as_secs().to_string())
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => timed.env(key, value),
+            None => timed.env_remove(key),
+        };
+    }
+    timed
 }
