@@ -17,9 +17,11 @@
 //! byte for byte, every time.
 
 use crate::narrate;
+use std::ffi::OsString;
 use std::fs;
 use std::io;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -48,7 +50,7 @@ pub const HOST_PROGRAMS: &[&str] = &[
 
 const HOST_PROGRAM_DIRS: &[&str] = &["/usr/bin", "/bin", "/usr/sbin", "/sbin"];
 
-/// What can go wrong while finding or building a rootfs.
+/// What can go wrong while finding, building or removing a rootfs.
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
     /// Neither a busybox nor a usable host shell was found.
@@ -110,6 +112,60 @@ pub enum RootfsError {
         #[source]
         source: io::Error,
     },
+    /// Reading the mount table, to see what lies below a tree, failed.
+    #[error("failed to read /proc/self/mountinfo")]
+    ReadMounts {
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A tree to remove has a mount point at or below its top.
+    #[error("refusing to remove {}: {} is a mount point inside it", path.display(), mount_point.display())]
+    MountBeneath {
+        /// The tree.
+        path: PathBuf,
+        /// The mount point found at or below it.
+        mount_point: PathBuf,
+    },
+    /// A tree to remove is the root directory of a running process.
+    #[error("refusing to remove {}: process {pid} has its root directory in it", path.display())]
+    InUse {
+        /// The tree.
+        path: PathBuf,
+        /// The process (a container still running there).
+        pid: i32,
+    },
+    /// Removing a file or directory failed.
+    #[error("failed to remove {}", path.display())]
+    Remove {
+        /// What was being removed.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl RootfsError {
+    /// What the learner can do about this error, when there is advice to give.
+    pub fn hint(&self) -> Option<String> {
+        let hint = match self {
+            RootfsError::NoSource => {
+                "install a static busybox (`sudo apt install busybox-static`), or pass `--rootfs DIR`"
+            }
+            RootfsError::NotARootfs { .. } => {
+                "--rootfs wants a directory holding a whole root filesystem, with /bin/sh"
+            }
+            RootfsError::MountBeneath { .. } | RootfsError::ReadMounts { .. } => {
+                "run `sudo nslab cleanup`, which unmounts what an interrupted lesson left mounted, then try again"
+            }
+            RootfsError::InUse { .. } => {
+                "a container is still running in it: let it finish (or stop it); the next run, or `sudo nslab cleanup`, removes the tree then"
+            }
+            _ => return None,
+        };
+        Some(hint.to_string())
+    }
 }
 
 /// Where the files of a rootfs come from.
@@ -256,6 +312,137 @@ pub fn build_into_place(source: &Source, target: &Path) -> Result<(), RootfsErro
             })
         }
     }
+}
+
+/// Removes the tree at `path` the way nslab must: never through a mount,
+/// never through a symlink, never from under a running container.
+///
+/// - It refuses when `/proc/self/mountinfo` lists a mount point at or
+///   below `path`: removing through it would empty the mounted file
+///   system too (a bind mount of the host's `/dev`, say). `sudo nslab
+///   cleanup` unmounts those first.
+/// - It refuses when a process has its root directory at or below `path`:
+///   a container still runs there, and would lose its files.
+/// - Then it walks the tree with lstat(2), which never follows a symlink
+///   (a link is removed as a link; its target is untouched), and refuses to
+///   enter anything whose `st_dev` is not the top's: a file system mounted
+///   after the check.
+///
+/// A `path` that does not exist is already removed: that is success.
+pub fn remove_tree(path: &Path) -> Result<(), RootfsError> {
+    let top = match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(removing(path, source)),
+        Ok(meta) => meta,
+    };
+    if !top.is_dir() {
+        narrate::file_op(format!("remove {}", path.display()));
+        return fs::remove_file(path).map_err(|source| removing(path, source));
+    }
+    let path = absolute(path)?;
+    if let Some(mount_point) = mount_at_or_below(&path)? {
+        return Err(RootfsError::MountBeneath { path, mount_point });
+    }
+    if let Some(pid) = process_rooted_in(&path, &top) {
+        return Err(RootfsError::InUse { path, pid });
+    }
+    narrate::file_op(format!(
+        "remove {}   # no mount below, staying on its file system",
+        path.display()
+    ));
+    remove_walk(&path, &path, top.dev())
+}
+
+fn removing(path: &Path, source: io::Error) -> RootfsError {
+    RootfsError::Remove {
+        path: path.into(),
+        source,
+    }
+}
+
+/// The first mount point at or below `dir` in this process's mount table.
+fn mount_at_or_below(dir: &Path) -> Result<Option<PathBuf>, RootfsError> {
+    let table =
+        fs::read("/proc/self/mountinfo").map_err(|source| RootfsError::ReadMounts { source })?;
+    // Path::starts_with compares whole components: /a/rootfs2 is not
+    // below /a/rootfs.
+    Ok(mount_points(&table)
+        .into_iter()
+        .find(|m| m.starts_with(dir)))
+}
+
+/// The mount points listed in the text of a mountinfo file: the fifth
+/// field of each line (see proc_pid_mountinfo(5)), with the kernel's octal
+/// escapes undone (`\040` is a space, `\134` a backslash). Read as bytes:
+/// a path need not be UTF-8.
+fn mount_points(mountinfo: &[u8]) -> Vec<PathBuf> {
+    mountinfo
+        .split(|b| *b == b'\n')
+        .filter_map(|line| line.split(|b| *b == b' ').nth(4))
+        .map(unescape_octal)
+        .collect()
+}
+
+fn unescape_octal(field: &[u8]) -> PathBuf {
+    let mut out = Vec::with_capacity(field.len());
+    let mut rest = field;
+    while let Some((&byte, tail)) = rest.split_first() {
+        let code = tail
+            .get(..3)
+            .and_then(|digits| std::str::from_utf8(digits).ok())
+            .and_then(|digits| u8::from_str_radix(digits, 8).ok());
+        match (byte, code) {
+            (b'\\', Some(code)) => {
+                out.push(code);
+                rest = &tail[3..];
+            }
+            _ => {
+                out.push(byte);
+                rest = tail;
+            }
+        }
+    }
+    PathBuf::from(OsString::from_vec(out))
+}
+
+/// A process whose root directory is `dir` or below it: a container still
+/// running in a tree about to be removed.
+///
+/// Two looks at `/proc/<pid>/root`, because a container may be in another
+/// mount namespace: stat(2) through it gives the inode of the process's
+/// root wherever it is (lesson 03 pivots into a bind mount of the rootfs,
+/// the same inode); readlink(2) gives its path when it only chrooted
+/// (lessons 01 and 02), which also catches a root below `dir`'s top.
+fn process_rooted_in(dir: &Path, top: &fs::Metadata) -> Option<i32> {
+    let mut pids = fs::read_dir("/proc").ok()?.flatten().filter_map(|entry| {
+        let name = entry.file_name();
+        name.to_str()?.parse::<i32>().ok()
+    });
+    pids.find(|pid| {
+        let root = PathBuf::from(format!("/proc/{pid}/root"));
+        let same = fs::metadata(&root).is_ok_and(|m| (m.dev(), m.ino()) == (top.dev(), top.ino()));
+        same || fs::read_link(&root).is_ok_and(|link| link.starts_with(dir))
+    })
+}
+
+/// Removes `path` and everything below it, staying on file system `dev`;
+/// `top` is the tree being removed, for the error.
+fn remove_walk(top: &Path, path: &Path, dev: u64) -> Result<(), RootfsError> {
+    let meta = fs::symlink_metadata(path).map_err(|source| removing(path, source))?;
+    if meta.dev() != dev {
+        return Err(RootfsError::MountBeneath {
+            path: top.into(),
+            mount_point: path.into(),
+        });
+    }
+    if !meta.is_dir() {
+        return fs::remove_file(path).map_err(|source| removing(path, source));
+    }
+    for entry in fs::read_dir(path).map_err(|source| removing(path, source))? {
+        let entry = entry.map_err(|source| removing(path, source))?;
+        remove_walk(top, &entry.path(), dev)?;
+    }
+    fs::remove_dir(path).map_err(|source| removing(path, source))
 }
 
 /// The directories every rootfs has, with their modes.
@@ -526,6 +713,7 @@ fn copy_file(from: &Path, to: &Path) -> Result<(), RootfsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
 
     #[test]
     fn loader_listing_is_parsed() {
@@ -564,6 +752,223 @@ mod tests {
             );
         } else {
             assert!(libs.is_empty());
+        }
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        let table = b"22 1 8:1 / / rw shared:1 - ext4 /dev/sda1 rw\n\
+            30 22 0:5 / /tmp/with\\040space rw - tmpfs tmpfs rw\n\
+            31 22 0:6 / /tmp/back\\134slash\\012nl rw - tmpfs tmpfs rw\n\
+            32 22 0:7 / /tmp/\xe2\x98\x83 rw - tmpfs tmpfs rw\n";
+        assert_eq!(
+            mount_points(table),
+            vec![
+                PathBuf::from("/"),
+                PathBuf::from("/tmp/with space"),
+                PathBuf::from("/tmp/back\\slash\nnl"),
+                PathBuf::from("/tmp/\u{2603}"),
+            ]
+        );
+    }
+
+    /// A small tree: files, nested directories, a symlink inside the tree,
+    /// a dangling one, and one pointing outside at `outside`.
+    fn plant_tree(tree: &Path, outside: &Path) {
+        fs::create_dir_all(tree.join("a/b/c")).unwrap();
+        fs::write(tree.join("file"), "x").unwrap();
+        fs::write(tree.join("a/b/c/deep"), "x").unwrap();
+        symlink("a/b", tree.join("inner-link")).unwrap();
+        symlink("/nonexistent/nslab", tree.join("dangling")).unwrap();
+        symlink(outside, tree.join("a/outside-link")).unwrap();
+        // A directory without write permission: removal must still work
+        // for root, and for its owner it is the parent's mode that counts.
+        fs::create_dir(tree.join("a/locked")).unwrap();
+        fs::set_permissions(tree.join("a/locked"), fs::Permissions::from_mode(0o555)).unwrap();
+    }
+
+    #[test]
+    fn remove_tree_removes_everything_but_what_links_point_to() {
+        crate::narrate::init(true);
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        fs::write(outside.join("keep"), "precious").unwrap();
+        let tree = dir.path().join("tree with space ☃");
+        plant_tree(&tree, &outside);
+        remove_tree(&tree).unwrap();
+        assert!(
+            fs::symlink_metadata(&tree).is_err(),
+            "the tree is still there"
+        );
+        assert_eq!(
+            fs::read_to_string(outside.join("keep")).unwrap(),
+            "precious"
+        );
+        // Already gone: nothing to do, and no error.
+        remove_tree(&tree).unwrap();
+    }
+
+    #[test]
+    fn remove_tree_of_a_symlink_removes_the_link_only() {
+        crate::narrate::init(true);
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        fs::write(outside.join("keep"), "precious").unwrap();
+        let link = dir.path().join("link");
+        symlink(&outside, &link).unwrap();
+        remove_tree(&link).unwrap();
+        assert!(fs::symlink_metadata(&link).is_err());
+        assert_eq!(
+            fs::read_to_string(outside.join("keep")).unwrap(),
+            "precious"
+        );
+    }
+
+    const NEEDS_ROOT: &str = "this test needs root: run it through scripts/test.sh, as root";
+
+    /// Runs `check` in a forked child and fails unless it returns `Ok`.
+    ///
+    /// A child, so that what it does to its mount namespace or root
+    /// directory dies with it. After fork(2) only the calling thread exists
+    /// in the child; narration is silenced first, so the child never needs
+    /// the stdout lock another test thread might have held.
+    fn in_child(check: impl FnOnce() -> Result<(), String>) {
+        use nix::sys::wait::{waitpid, WaitStatus};
+        use nix::unistd::{fork, ForkResult};
+        crate::narrate::init(true);
+        // SAFETY: the child runs `check` and leaves with _exit(2), without
+        // returning into the test harness.
+        match unsafe { fork() }.unwrap() {
+            ForkResult::Child => {
+                let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)) {
+                    Ok(Ok(())) => 0,
+                    Ok(Err(message)) => {
+                        let _ = nix::unistd::write(io::stderr(), format!("{message}\n").as_bytes());
+                        1
+                    }
+                    Err(_) => 2,
+                };
+                // SAFETY: ends the child at once, running no destructors.
+                unsafe { libc::_exit(code) }
+            }
+            ForkResult::Parent { child } => {
+                let status = waitpid(child, None).unwrap();
+                assert_eq!(
+                    status,
+                    WaitStatus::Exited(child, 0),
+                    "the check in the child failed: its message is on stderr"
+                );
+            }
+        }
+    }
+
+    #[test]
+    #[ignore = "needs root: run by scripts/test.sh as root"]
+    fn remove_tree_refuses_a_tree_with_a_mount_beneath() {
+        use nix::mount::{mount, MsFlags};
+        use nix::sched::{unshare, CloneFlags};
+        assert!(nix::unistd::geteuid().is_root(), "{NEEDS_ROOT}");
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        let tree = fs::canonicalize(dir.path()).unwrap().join("tree");
+        plant_tree(&tree, &outside);
+        // A space in the mount point: mountinfo escapes it as \040.
+        let mnt = tree.join("a/b/mnt point");
+        fs::create_dir(&mnt).unwrap();
+        in_child(|| {
+            let fail = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
+            // A mount namespace of its own, made private, so that nothing
+            // this child mounts reaches the host's mount table.
+            unshare(CloneFlags::CLONE_NEWNS).map_err(|e| fail("unshare", &e))?;
+            mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                None::<&str>,
+            )
+            .map_err(|e| fail("make / private", &e))?;
+            mount(
+                Some("tmpfs"),
+                &mnt,
+                Some("tmpfs"),
+                MsFlags::empty(),
+                None::<&str>,
+            )
+            .map_err(|e| fail("mount tmpfs", &e))?;
+            fs::write(mnt.join("on-tmpfs"), "x").map_err(|e| fail("write", &e))?;
+            match remove_tree(&tree) {
+                Err(RootfsError::MountBeneath { mount_point, .. }) if mount_point == mnt => {}
+                other => return Err(format!("expected a refusal naming {mnt:?}, got {other:?}")),
+            }
+            // Also when the mount is the top itself.
+            match remove_tree(&mnt) {
+                Err(RootfsError::MountBeneath { mount_point, .. }) if mount_point == mnt => {}
+                other => {
+                    return Err(format!(
+                        "expected a refusal of the mount itself, got {other:?}"
+                    ))
+                }
+            }
+            for kept in ["file", "a/b/c/deep", "inner-link", "a/b/mnt point/on-tmpfs"] {
+                fs::symlink_metadata(tree.join(kept))
+                    .map_err(|e| fail(&format!("{kept} was removed"), &e))?;
+            }
+            // The walk on its own, as if the mount came after the check:
+            // it stops at the other file system and leaves it alone.
+            let top = fs::symlink_metadata(&tree).map_err(|e| fail("stat", &e))?;
+            match remove_walk(&tree, &tree, top.dev()) {
+                Err(RootfsError::MountBeneath { mount_point, .. }) if mount_point == mnt => {}
+                other => return Err(format!("the walk crossed into the tmpfs: {other:?}")),
+            }
+            fs::symlink_metadata(mnt.join("on-tmpfs"))
+                .map_err(|e| fail("the walk removed a file on the tmpfs", &e))?;
+            Ok(())
+        });
+        // The child's namespace, and its tmpfs, are gone with it.
+        remove_tree(&tree).unwrap();
+        assert!(outside.is_dir());
+    }
+
+    #[test]
+    #[ignore = "needs root: run by scripts/test.sh as root"]
+    fn remove_tree_refuses_a_tree_a_process_has_as_its_root() {
+        use nix::sys::wait::waitpid;
+        use nix::unistd::{chroot, fork, pipe, read, write, ForkResult};
+        assert!(nix::unistd::geteuid().is_root(), "{NEEDS_ROOT}");
+        crate::narrate::init(true);
+        let dir = tempfile::tempdir().unwrap();
+        let tree = fs::canonicalize(dir.path()).unwrap().join("tree");
+        fs::create_dir_all(tree.join("sub")).unwrap();
+        let (ready_read, ready_write) = pipe().unwrap();
+        let (go_read, go_write) = pipe().unwrap();
+        // SAFETY: the child only makes system calls, then _exit(2)s.
+        match unsafe { fork() }.unwrap() {
+            ForkResult::Child => {
+                drop(go_write);
+                // Below the top, so that only the readlink look finds it.
+                let code = i32::from(chroot(&tree.join("sub")).is_err());
+                let _ = write(&ready_write, b"x");
+                let _ = read(go_read.as_raw_fd(), &mut [0u8; 1]);
+                // SAFETY: ends the child at once.
+                unsafe { libc::_exit(code) }
+            }
+            ForkResult::Parent { child } => {
+                drop((ready_write, go_read));
+                read(ready_read.as_raw_fd(), &mut [0u8; 1]).unwrap();
+                let refused = remove_tree(&tree);
+                drop(go_write);
+                waitpid(child, None).unwrap();
+                match refused {
+                    Err(RootfsError::InUse { pid, .. }) => assert_eq!(pid, child.as_raw()),
+                    other => panic!("expected a refusal, got {other:?}"),
+                }
+                assert!(tree.join("sub").is_dir());
+                remove_tree(&tree).unwrap();
+            }
         }
     }
 }
