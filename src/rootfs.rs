@@ -64,6 +64,21 @@ pub enum RootfsError {
         /// What is missing.
         reason: String,
     },
+    /// `--rootfs DIR` names the host's own `/`, under whatever name.
+    #[error("{} is the host's own root directory: the container's root must be a separate directory", path.display())]
+    HostRoot {
+        /// The directory given.
+        path: PathBuf,
+    },
+    /// Making `--state-dir` absolute failed (no current directory).
+    #[error("failed to make the state directory {} absolute", path.display())]
+    ResolveStateDir {
+        /// The directory given.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
     /// Creating the state directory failed.
     #[error("failed to create the state directory {}", path.display())]
     CreateStateDir {
@@ -156,6 +171,15 @@ impl RootfsError {
             RootfsError::NotARootfs { .. } => {
                 "--rootfs wants a directory holding a whole root filesystem, with /bin/sh"
             }
+            RootfsError::HostRoot { .. } => {
+                "pivoting into the host's own / would change nothing, and lesson 03 would create /.old-root on the host: leave out --rootfs to use the rootfs nslab builds, or pass a directory holding another root filesystem"
+            }
+            RootfsError::ResolveStateDir { .. } => {
+                "the current directory may have been removed: cd to an existing one, or give --state-dir as an absolute path"
+            }
+            RootfsError::CreateStateDir { .. } => {
+                "--state-dir must be a directory you can write to; the default, /var/lib/nslab, needs root"
+            }
             RootfsError::MountBeneath { .. } | RootfsError::ReadMounts { .. } => {
                 "run `sudo nslab cleanup`, which unmounts what an interrupted lesson left mounted, then try again"
             }
@@ -219,14 +243,29 @@ pub fn host_programs_source() -> Result<Source, RootfsError> {
     Ok(Source::HostPrograms(found))
 }
 
-/// Checks that `dir` looks like a root filesystem a lesson can run in.
+/// Checks that `dir` looks like a root filesystem a lesson can run in, and
+/// that it is not the host's own `/`.
 pub fn check_rootfs(dir: &Path) -> Result<(), RootfsError> {
     let not = |reason: &str| RootfsError::NotARootfs {
         path: dir.to_path_buf(),
         reason: reason.to_string(),
     };
-    if !dir.is_dir() {
-        return Err(not("no such directory"));
+    // metadata follows symlinks: a link to a directory is a fine --rootfs.
+    // Without the trailing slash (components() drops it), `file/` is found
+    // to be a file rather than failing with ENOTDIR.
+    match fs::metadata(dir.components().collect::<PathBuf>()) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(meta) if meta.is_file() => return Err(not("it is a file, not a directory")),
+        Ok(_) => return Err(not("it is not a directory")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not("no such directory")),
+        // ENOTDIR: `some/file/` or `some/file/dir`, a file on the way.
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+            return Err(not("a file is on its path, not a directory"))
+        }
+        Err(e) => return Err(not(&format!("cannot look at it: {e}"))),
+    }
+    if is_host_root(dir) {
+        return Err(RootfsError::HostRoot { path: dir.into() });
     }
     // symlink_metadata: in a rootfs /bin/sh is often a symlink whose target
     // only resolves *inside* the rootfs, so do not follow it from outside.
@@ -236,14 +275,40 @@ pub fn check_rootfs(dir: &Path) -> Result<(), RootfsError> {
     Ok(())
 }
 
-/// The rootfs a lesson should use: `--rootfs DIR` if given (checked), or the
-/// default one under `state_dir`, built on first use.
+/// True when `dir` is the host's `/` under another name: `/./`, `/..`, a
+/// symlink to `/`, even a bind mount of it. Names can differ, so compare
+/// what stat(2) says: the same device and inode is the same directory.
+/// The host's `/` holds a `/bin/sh`, so without this check it would pass
+/// for a rootfs; pivoting into it changes nothing.
+fn is_host_root(dir: &Path) -> bool {
+    match (fs::metadata(dir), fs::metadata("/")) {
+        (Ok(dir), Ok(root)) => (dir.dev(), dir.ino()) == (root.dev(), root.ino()),
+        _ => false,
+    }
+}
+
+/// `dir` made absolute against the current directory, without resolving
+/// symlinks and without requiring it to exist yet.
+///
+/// Lessons `chdir` and `pivot_root` after they have the rootfs's path; a
+/// relative state directory would by then name another place (lessons
+/// 03–05 failed on `--state-dir state`). Normalise it once, first.
+pub fn absolute_state_dir(dir: &Path) -> Result<PathBuf, RootfsError> {
+    std::path::absolute(dir).map_err(|source| RootfsError::ResolveStateDir {
+        path: dir.into(),
+        source,
+    })
+}
+
+/// The rootfs a lesson should use, as an absolute path: `--rootfs DIR` if
+/// given (checked), or the default one under `state_dir`, built on first use.
 // ANCHOR: prepare
 pub fn prepare(state_dir: &Path, explicit: Option<&Path>) -> Result<PathBuf, RootfsError> {
     if let Some(dir) = explicit {
         check_rootfs(dir)?;
-        return absolute(dir);
+        return resolve(dir);
     }
+    let state_dir = absolute_state_dir(state_dir)?;
     let target = state_dir.join("rootfs");
     if target.join(MARKER).is_file() {
         return Ok(target);
@@ -257,8 +322,8 @@ pub fn prepare(state_dir: &Path, explicit: Option<&Path>) -> Result<PathBuf, Roo
         "No download: it is assembled from {} on this host.\nThe next runs reuse it.",
         source.describe()
     ));
-    fs::create_dir_all(state_dir).map_err(|source| RootfsError::CreateStateDir {
-        path: state_dir.into(),
+    fs::create_dir_all(&state_dir).map_err(|source| RootfsError::CreateStateDir {
+        path: state_dir.clone(),
         source,
     })?;
     build_into_place(&source, &target)?;
@@ -267,7 +332,7 @@ pub fn prepare(state_dir: &Path, explicit: Option<&Path>) -> Result<PathBuf, Roo
 }
 // ANCHOR_END: prepare
 
-fn absolute(dir: &Path) -> Result<PathBuf, RootfsError> {
+fn resolve(dir: &Path) -> Result<PathBuf, RootfsError> {
     fs::canonicalize(dir).map_err(|source| RootfsError::Build {
         step: "resolve",
         path: dir.into(),
@@ -339,7 +404,7 @@ pub fn remove_tree(path: &Path) -> Result<(), RootfsError> {
         narrate::file_op(format!("remove {}", path.display()));
         return fs::remove_file(path).map_err(|source| removing(path, source));
     }
-    let path = absolute(path)?;
+    let path = resolve(path)?;
     if let Some(mount_point) = mount_at_or_below(&path)? {
         return Err(RootfsError::MountBeneath { path, mount_point });
     }
@@ -736,6 +801,56 @@ mod tests {
         assert!(err.to_string().contains("has no /bin/sh"), "{err}");
         let err = check_rootfs(&dir.path().join("missing")).unwrap_err();
         assert!(err.to_string().contains("no such directory"), "{err}");
+        let file = dir.path().join("file");
+        fs::write(&file, "").unwrap();
+        let err = check_rootfs(&file).unwrap_err();
+        assert!(
+            err.to_string().contains("is a file, not a directory"),
+            "{err}"
+        );
+        let err = check_rootfs(&file.join("")).unwrap_err();
+        assert!(
+            err.to_string().contains("is a file, not a directory"),
+            "{err}"
+        );
+        let err = check_rootfs(&file.join("below")).unwrap_err();
+        assert!(err.to_string().contains("a file is on its path"), "{err}");
+    }
+
+    #[test]
+    fn every_error_with_advice_has_a_hint() {
+        let path = PathBuf::from("/x");
+        assert!(RootfsError::NoSource
+            .hint()
+            .unwrap()
+            .contains("busybox-static"));
+        let host = RootfsError::HostRoot { path: path.clone() };
+        assert!(
+            host.to_string().contains("must be a separate directory"),
+            "{host}"
+        );
+        assert!(host.hint().unwrap().contains("/.old-root"));
+        let mounted = RootfsError::MountBeneath {
+            path: path.clone(),
+            mount_point: path.join("proc"),
+        };
+        assert!(mounted.to_string().contains("/x/proc"), "{mounted}");
+        assert!(mounted.hint().unwrap().contains("sudo nslab cleanup"));
+        assert!(RootfsError::NotARootfs {
+            path,
+            reason: String::new()
+        }
+        .hint()
+        .unwrap()
+        .contains("/bin/sh"));
+    }
+
+    #[test]
+    fn a_relative_state_dir_is_made_absolute_without_existing() {
+        let dir = absolute_state_dir(Path::new("no/such/state dir/")).unwrap();
+        assert!(dir.is_absolute(), "{}", dir.display());
+        assert!(dir.ends_with("no/such/state dir"), "{}", dir.display());
+        assert!(absolute_state_dir(Path::new("")).is_err());
     }
 
     #[test]
