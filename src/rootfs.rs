@@ -11,17 +11,34 @@
 //!   as listed by the ELF program header (`PT_INTERP`) and the dynamic
 //!   loader's `--list` mode (what `ldd` does).
 //!
-//! The tree is built in a temporary directory next to its final place and
-//! renamed into place in one step, so a crash or a concurrent run never
-//! leaves a half-built rootfs behind. The same host gives the same tree,
-//! byte for byte, every time.
+//! The tree is built in a staging directory next to its final place and
+//! renamed into place, so a crash never leaves a half-built rootfs where a
+//! lesson would use it. The same host gives the same tree, byte for byte,
+//! every time.
+//!
+//! Learners kill lessons half-way, run twenty at once and install busybox
+//! after their first run, so the builder also:
+//!
+//! - **stamps** each tree with the builder's version and its source (the
+//!   first line of [`MARKER`], see [`Stamp`]), and rebuilds a tree whose
+//!   stamp differs from what it would build now;
+//! - takes an exclusive **lock** (`flock(2)` on `<state_dir>/.rootfs.lock`)
+//!   around checking and building, so concurrent runs build once;
+//! - removes the **staging directories of runs that died** half-way
+//!   ([`stale_staging_dirs`]), with [`remove_tree`], which never walks
+//!   into a mount point nor pulls a tree from under a running container.
 
 use crate::narrate;
-use std::ffi::OsString;
-use std::fs;
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::ffi::OsStringExt;
-use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{symlink, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -30,7 +47,22 @@ use std::process::Command;
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/nslab";
 
 /// A file every nslab rootfs has; lessons read it to show which `/` they see.
+/// Its first line is the tree's [`Stamp`].
 pub const MARKER: &str = "etc/nslab-release";
+
+/// The version of the builder in this module. Bump it whenever a change
+/// here changes the tree it makes: every default rootfs built by an older
+/// builder is then rebuilt on its next use (see [`Stamp`]).
+///
+/// - 1: the trees built before markers carried a version;
+/// - 2: the marker carries the stamp.
+pub const BUILDER_VERSION: u32 = 2;
+
+/// The name of the default rootfs inside the state directory.
+pub const ROOTFS_DIR: &str = "rootfs";
+
+/// The lock file, inside the state directory, that serialises building.
+pub const LOCK_FILE: &str = ".rootfs.lock";
 
 /// Where to look for a static busybox, in order.
 pub const BUSYBOX_CANDIDATES: &[&str] = &[
@@ -88,6 +120,24 @@ pub enum RootfsError {
         #[source]
         source: io::Error,
     },
+    /// Opening (or creating) the lock file failed.
+    #[error("failed to open the lock file {}", path.display())]
+    OpenLock {
+        /// The lock file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// `flock(2)` on the lock file failed.
+    #[error("failed to lock {}", path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: Errno,
+    },
     /// A file-system step while building failed.
     #[error("failed to {step} {}", path.display())]
     Build {
@@ -118,7 +168,7 @@ pub enum RootfsError {
         /// What it printed on stderr, or why it did not run.
         reason: String,
     },
-    /// Moving the finished tree into place failed.
+    /// Moving the finished tree (or the old one) into place failed.
     #[error("failed to move the finished rootfs into place at {}", path.display())]
     Publish {
         /// The final path.
@@ -177,7 +227,7 @@ impl RootfsError {
             RootfsError::ResolveStateDir { .. } => {
                 "the current directory may have been removed: cd to an existing one, or give --state-dir as an absolute path"
             }
-            RootfsError::CreateStateDir { .. } => {
+            RootfsError::CreateStateDir { .. } | RootfsError::OpenLock { .. } => {
                 "--state-dir must be a directory you can write to; the default, /var/lib/nslab, needs root"
             }
             RootfsError::MountBeneath { .. } | RootfsError::ReadMounts { .. } => {
@@ -202,7 +252,8 @@ pub enum Source {
 }
 
 impl Source {
-    /// A one-line description for narration and for `nslab doctor`.
+    /// A one-line description for narration, for `nslab doctor` and for
+    /// the tree's [`Stamp`].
     pub fn describe(&self) -> String {
         match self {
             Source::Busybox(path) => format!("busybox ({})", path.display()),
@@ -241,6 +292,69 @@ pub fn host_programs_source() -> Result<Source, RootfsError> {
         return Err(RootfsError::NoSource);
     }
     Ok(Source::HostPrograms(found))
+}
+
+/// How a tree was built: by which [`BUILDER_VERSION`], from which
+/// [`Source`]. It is the first line of the tree's [`MARKER`]:
+///
+/// ```text
+/// nslab rootfs, built from busybox (/bin/busybox) by builder v2
+/// ```
+///
+/// The version goes last, so the line still starts the way it did before
+/// there were versions: lessons and their tests read it.
+///
+/// A tree whose stamp differs from the one [`prepare`] would give a new
+/// tree is stale: built by an older nslab, or from host programs before a
+/// static busybox was installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    /// The builder's version.
+    pub builder: u32,
+    /// The source, as [`Source::describe`] says it.
+    pub source: String,
+}
+
+impl Stamp {
+    /// The stamp this builder gives a tree built from `source`.
+    pub fn of(source: &Source) -> Stamp {
+        Stamp {
+            builder: BUILDER_VERSION,
+            source: source.describe(),
+        }
+    }
+
+    /// Reads a stamp from the text of a marker; `None` if it has none.
+    /// Builder 1 wrote `nslab rootfs, built from …`, without a version.
+    pub fn parse(marker: &str) -> Option<Stamp> {
+        let line = marker.lines().next()?;
+        let described = line.strip_prefix("nslab rootfs, built from ")?;
+        let (source, builder) = match described.rsplit_once(" by builder v") {
+            Some((source, version)) => (source, version.parse().ok()?),
+            None => (described, 1),
+        };
+        Some(Stamp {
+            builder,
+            source: source.to_string(),
+        })
+    }
+
+    /// The stamp of the tree at `rootfs`; `None` when there is no tree, or
+    /// no readable stamp in it.
+    pub fn read(rootfs: &Path) -> Option<Stamp> {
+        let marker = fs::read_to_string(rootfs.join(MARKER)).ok()?;
+        Stamp::parse(&marker)
+    }
+}
+
+impl fmt::Display for Stamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "nslab rootfs, built from {} by builder v{}",
+            self.source, self.builder
+        )
+    }
 }
 
 /// Checks that `dir` looks like a root filesystem a lesson can run in, and
@@ -301,7 +415,8 @@ pub fn absolute_state_dir(dir: &Path) -> Result<PathBuf, RootfsError> {
 }
 
 /// The rootfs a lesson should use, as an absolute path: `--rootfs DIR` if
-/// given (checked), or the default one under `state_dir`, built on first use.
+/// given (checked), or the default one under `state_dir`, built on first use
+/// and rebuilt when its [`Stamp`] is not what this nslab would build.
 // ANCHOR: prepare
 pub fn prepare(state_dir: &Path, explicit: Option<&Path>) -> Result<PathBuf, RootfsError> {
     if let Some(dir) = explicit {
@@ -309,28 +424,59 @@ pub fn prepare(state_dir: &Path, explicit: Option<&Path>) -> Result<PathBuf, Roo
         return resolve(dir);
     }
     let state_dir = absolute_state_dir(state_dir)?;
-    let target = state_dir.join("rootfs");
-    if target.join(MARKER).is_file() {
+    let target = state_dir.join(ROOTFS_DIR);
+    let source = match detect_source() {
+        Ok(source) => source,
+        // Nothing to build from any more, but a tree from before: use it.
+        Err(_) if Stamp::read(&target).is_some() => return Ok(target),
+        Err(error) => return Err(error),
+    };
+    let wanted = Stamp::of(&source);
+    // The usual case, silent and without the lock: an up-to-date tree, and
+    // nothing left behind by an interrupted run.
+    let current = Stamp::read(&target).as_ref() == Some(&wanted);
+    if current && stale_staging_dirs(&state_dir).is_empty() {
         return Ok(target);
     }
-    let source = detect_source()?;
-    narrate::heading(format!(
-        "First run: building the default rootfs at {}",
-        target.display()
-    ));
-    narrate::explain(format!(
-        "No download: it is assembled from {} on this host.\nThe next runs reuse it.",
-        source.describe()
-    ));
-    fs::create_dir_all(&state_dir).map_err(|source| RootfsError::CreateStateDir {
-        path: state_dir.clone(),
-        source,
-    })?;
-    build_into_place(&source, &target)?;
-    narrate::success(format!("rootfs ready at {}", target.display()));
+    create_state_dir(&state_dir)?;
+    let _lock = lock_state_dir(&state_dir)?;
+    remove_stale(&state_dir);
+    // Look again, under the lock: the run we waited for may have built it.
+    let found = Stamp::read(&target);
+    if found.as_ref() != Some(&wanted) {
+        announce_build(&target, found.as_ref(), &wanted);
+        build_into_place(&source, &target)?;
+        narrate::success(format!("rootfs ready at {}", target.display()));
+    }
     Ok(target)
 }
 // ANCHOR_END: prepare
+
+/// Says why a tree is about to be built: a first run, or a stale tree.
+fn announce_build(target: &Path, found: Option<&Stamp>, wanted: &Stamp) {
+    if fs::symlink_metadata(target).is_err() {
+        narrate::heading(format!(
+            "First run: building the default rootfs at {}",
+            target.display()
+        ));
+        narrate::explain(format!(
+            "No download: it is assembled from {} on this host.\nThe next runs reuse it.",
+            wanted.source
+        ));
+        return;
+    }
+    narrate::heading(format!(
+        "Rebuilding the default rootfs at {}",
+        target.display()
+    ));
+    narrate::explain(match found {
+        Some(found) => format!(
+            "the rootfs was built by builder v{} from {}; this nslab would build v{} from {}: rebuilding",
+            found.builder, found.source, wanted.builder, wanted.source
+        ),
+        None => format!("the rootfs has no stamp in /{MARKER} to say how it was built: rebuilding"),
+    });
+}
 
 fn resolve(dir: &Path) -> Result<PathBuf, RootfsError> {
     fs::canonicalize(dir).map_err(|source| RootfsError::Build {
@@ -340,43 +486,184 @@ fn resolve(dir: &Path) -> Result<PathBuf, RootfsError> {
     })
 }
 
-/// Builds the tree in a temporary sibling of `target`, then renames it into
-/// place. If another run finished first, its tree is kept and ours dropped.
-pub fn build_into_place(source: &Source, target: &Path) -> Result<(), RootfsError> {
-    let staging = target.with_file_name(format!(
-        ".{}.building-{}",
-        target
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("rootfs"),
-        std::process::id()
+fn create_state_dir(state_dir: &Path) -> Result<(), RootfsError> {
+    fs::create_dir_all(state_dir).map_err(|source| RootfsError::CreateStateDir {
+        path: state_dir.into(),
+        source,
+    })
+}
+
+/// Takes the state directory's build lock, waiting while another run holds
+/// it; the lock is released when the returned file is closed.
+///
+/// flock(2) rather than fcntl(2) locks: a flock lock belongs to the open
+/// file description, so two threads of one process that each open the
+/// file exclude each other too, where fcntl locks (owned by the process)
+/// would let both in. The kernel drops the lock when its holder dies, even
+/// by SIGKILL: a killed build never leaves a stale lock behind. The file
+/// itself stays: deleting a lock file would let a run still holding the
+/// old file and a run locking a new one both think they are alone.
+fn lock_state_dir(state_dir: &Path) -> Result<Flock<File>, RootfsError> {
+    let path = state_dir.join(LOCK_FILE);
+    narrate::syscall(format!(
+        "open({:?}, O_RDWR | O_CREAT | O_CLOEXEC, 0600)",
+        path.display().to_string()
     ));
-    let _ = fs::remove_dir_all(&staging);
-    let built = build(source, &staging);
-    if let Err(error) = built {
-        let _ = fs::remove_dir_all(&staging);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|source| RootfsError::OpenLock {
+            path: path.clone(),
+            source,
+        })?;
+    narrate::syscall(format!("flock({:?}, LOCK_EX)", path.display().to_string()));
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, source)| RootfsError::Lock { path, source })
+}
+
+/// `<dir of target>/.<name of target>.<what>-<our pid>`: where the new tree
+/// is built (`building`) or the old one is put aside (`old`). The pid says
+/// whose it is, so a later run can tell a live build from a dead one.
+fn sibling(target: &Path, what: &str) -> PathBuf {
+    let name = target
+        .file_name()
+        .and_then(OsStr::to_str)
+        .unwrap_or(ROOTFS_DIR);
+    target.with_file_name(format!(".{name}.{what}-{}", std::process::id()))
+}
+
+/// The pid in the name of a staging directory, `.rootfs.building-<pid>`, or
+/// of an old tree put aside, `.rootfs.old-<pid>`.
+fn staging_pid(name: &OsStr) -> Option<i32> {
+    let name = name.to_str()?;
+    let pid = name
+        .strip_prefix(".rootfs.building-")
+        .or_else(|| name.strip_prefix(".rootfs.old-"))?;
+    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok().filter(|pid| *pid > 0)
+}
+
+/// Whether process `pid` still exists. kill(2) with signal 0 checks without
+/// sending anything: ESRCH means no such process; EPERM means it exists
+/// but is not ours to signal.
+fn is_alive(pid: i32) -> bool {
+    kill(Pid::from_raw(pid), None) != Err(Errno::ESRCH)
+}
+
+/// The staging directories (`.rootfs.building-<pid>`) and old trees put
+/// aside (`.rootfs.old-<pid>`) in `state_dir` whose run is gone: an
+/// interrupted build or swap left them. Those of live runs are not listed:
+/// another run is building there right now. Sorted, absolute.
+pub fn stale_staging_dirs(state_dir: &Path) -> Vec<PathBuf> {
+    let state_dir = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.into());
+    let Ok(entries) = fs::read_dir(&state_dir) else {
+        return Vec::new();
+    };
+    let mut stale: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|entry| staging_pid(&entry.file_name()).is_some_and(|pid| !is_alive(pid)))
+        .map(|entry| entry.path())
+        .collect();
+    stale.sort();
+    stale
+}
+
+/// Removes the stale leftovers of interrupted runs, saying whose they were.
+/// One that cannot go (something is mounted in it, a container still runs
+/// in it) is reported and kept: it does not stop this run.
+fn remove_stale(state_dir: &Path) {
+    for dir in stale_staging_dirs(state_dir) {
+        let pid = dir.file_name().and_then(staging_pid).unwrap_or_default();
+        narrate::explain(format!(
+            "left behind by run {pid}, which is gone (kill({pid}, 0) fails with ESRCH): removing it"
+        ));
+        remove_or_keep(&dir);
+    }
+}
+
+/// [`remove_tree`], with a refusal narrated as a warning instead of failing.
+fn remove_or_keep(dir: &Path) {
+    if let Err(error) = remove_tree(dir) {
+        // The message already says what was refused, and why.
+        narrate::warning(&error);
+        if let Some(hint) = error.hint() {
+            narrate::explain(hint);
+        }
+    }
+}
+
+/// Builds a rootfs from `source` in a staging directory next to `target`,
+/// then swaps it into place; a tree already at `target` is replaced.
+///
+/// Hold the state directory's lock while calling it, as [`prepare`] does:
+/// the staging directory is named after this process, so two builds of
+/// one process at once would share it.
+pub fn build_into_place(source: &Source, target: &Path) -> Result<(), RootfsError> {
+    let staging = sibling(target, "building");
+    if fs::symlink_metadata(&staging).is_ok() {
+        // An earlier build of this same process failed half-way.
+        remove_tree(&staging)?;
+    }
+    if let Err(error) = build(source, &staging) {
+        // Best effort: whatever stays is stale once we exit, and the next
+        // run removes it.
+        let _ = remove_tree(&staging);
         return Err(error);
     }
+    swap_into_place(&staging, target)
+}
+
+/// Puts the finished tree `staging` at `target`.
+///
+/// rename(2) replaces an empty directory but fails on a full one
+/// (ENOTEMPTY), so an existing tree is first renamed aside, then the new
+/// one renamed in, then the old one removed. Renaming is harmless even
+/// while a container runs in the old tree: its root directory and open
+/// files follow the inode, not the name. Removing is another matter, and
+/// [`remove_tree`] refuses while the tree is a process's root.
+fn swap_into_place(staging: &Path, target: &Path) -> Result<(), RootfsError> {
+    let aside = sibling(target, "old");
+    let moved_aside = fs::symlink_metadata(target).is_ok();
+    if moved_aside {
+        if fs::symlink_metadata(&aside).is_ok() {
+            // An old tree this process put aside before and had to keep.
+            remove_tree(&aside)?;
+        }
+        rename(target, &aside, target)?;
+    }
+    if let Err(error) = rename(staging, target, target) {
+        if moved_aside {
+            // Put the old tree back: a lesson can still use it.
+            let _ = fs::rename(&aside, target);
+        }
+        let _ = remove_tree(staging);
+        return Err(error);
+    }
+    if moved_aside {
+        narrate::explain("the new tree is in place: the old one goes");
+        remove_or_keep(&aside);
+    }
+    Ok(())
+}
+
+/// rename(2), narrated; an error is reported against `target`, the path
+/// the learner knows.
+fn rename(from: &Path, to: &Path, target: &Path) -> Result<(), RootfsError> {
     narrate::file_op(format!(
         "rename({:?}, {:?})",
-        staging.display().to_string(),
-        target.display().to_string()
+        from.display().to_string(),
+        to.display().to_string()
     ));
-    match fs::rename(&staging, target) {
-        Ok(()) => Ok(()),
-        // ENOTEMPTY/EEXIST: a concurrent run published first; use theirs.
-        Err(_) if target.join(MARKER).is_file() => {
-            let _ = fs::remove_dir_all(&staging);
-            Ok(())
-        }
-        Err(source) => {
-            let _ = fs::remove_dir_all(&staging);
-            Err(RootfsError::Publish {
-                path: target.into(),
-                source,
-            })
-        }
-    }
+    fs::rename(from, to).map_err(|source| RootfsError::Publish {
+        path: target.into(),
+        source,
+    })
 }
 
 /// Removes the tree at `path` the way nslab must: never through a mount,
@@ -530,9 +817,15 @@ const SKELETON: &[(&str, u32)] = &[
     ("var", 0o755),
 ];
 
-/// Builds a rootfs from `source` into `dest` (which must not exist yet).
+/// Builds a rootfs from `source` into `dest`, which must not exist yet:
+/// building over an old tree would mix the two.
 pub fn build(source: &Source, dest: &Path) -> Result<(), RootfsError> {
-    mkdir(dest, 0o755)?;
+    fs::create_dir(dest).map_err(|source| RootfsError::Build {
+        step: "create directory",
+        path: dest.into(),
+        source,
+    })?;
+    set_mode(dest, 0o755)?;
     for (dir, mode) in SKELETON {
         mkdir(&dest.join(dir), *mode)?;
     }
@@ -716,11 +1009,7 @@ fn write_etc(dest: &Path, source: &Source) -> Result<(), RootfsError> {
         ),
         ("etc/group", "root:x:0:\nnogroup:x:65534:\n".into(), 0o644),
         ("etc/hostname", "nslab\n".into(), 0o644),
-        (
-            MARKER,
-            format!("nslab rootfs, built from {}\n", source.describe()),
-            0o644,
-        ),
+        (MARKER, format!("{}\n", Stamp::of(source)), 0o644),
     ];
     for (path, content, mode) in files {
         let path = dest.join(path);
@@ -818,6 +1107,33 @@ mod tests {
     }
 
     #[test]
+    fn stamps_round_trip_and_unversioned_markers_are_builder_1() {
+        let stamp = Stamp::of(&Source::Busybox("/bin/busybox".into()));
+        assert_eq!(stamp.builder, BUILDER_VERSION);
+        let line = stamp.to_string();
+        assert_eq!(
+            line,
+            format!(
+                "nslab rootfs, built from busybox (/bin/busybox) by builder v{BUILDER_VERSION}"
+            )
+        );
+        assert_eq!(Stamp::parse(&format!("{line}\nmore\n")), Some(stamp));
+        assert_eq!(
+            Stamp::parse("nslab rootfs, built from 25 host programs and their shared libraries\n"),
+            Some(Stamp {
+                builder: 1,
+                source: "25 host programs and their shared libraries".into()
+            })
+        );
+        assert_eq!(
+            Stamp::parse("nslab rootfs, built from busybox by builder vX"),
+            None
+        );
+        assert_eq!(Stamp::parse("hello\n"), None);
+        assert_eq!(Stamp::parse(""), None);
+    }
+
+    #[test]
     fn every_error_with_advice_has_a_hint() {
         let path = PathBuf::from("/x");
         assert!(RootfsError::NoSource
@@ -854,20 +1170,16 @@ mod tests {
     }
 
     #[test]
-    fn host_shell_needs_its_loader() {
-        // /bin/sh on a glibc host is dynamically linked: the loader must be
-        // among what it needs. (A host with a static sh needs nothing.)
-        let sh = fs::canonicalize("/bin/sh").unwrap();
-        let libs = needed_libraries(&sh).unwrap();
-        if let Some(loader) = interpreter(&sh).unwrap() {
-            assert!(libs.contains(&loader), "{libs:?}");
-            assert!(
-                libs.iter().any(|l| l.to_string_lossy().contains("libc")),
-                "{libs:?}"
-            );
-        } else {
-            assert!(libs.is_empty());
-        }
+    fn staging_names_carry_a_pid() {
+        let pid = |name: &str| staging_pid(OsStr::new(name));
+        assert_eq!(pid(".rootfs.building-42"), Some(42));
+        assert_eq!(pid(".rootfs.old-7"), Some(7));
+        assert_eq!(pid(".rootfs.building-"), None);
+        assert_eq!(pid(".rootfs.building-+4"), None);
+        assert_eq!(pid(".rootfs.building-0"), None);
+        assert_eq!(pid(".rootfs.building-4x"), None);
+        assert_eq!(pid("rootfs"), None);
+        assert_eq!(pid(".rootfs.lock"), None);
     }
 
     #[test]
@@ -939,6 +1251,40 @@ mod tests {
             fs::read_to_string(outside.join("keep")).unwrap(),
             "precious"
         );
+    }
+
+    #[test]
+    fn stale_staging_dirs_lists_dead_runs_only() {
+        let state = tempfile::tempdir().unwrap();
+        let dead = dead_pid();
+        let live = std::process::id();
+        for name in [
+            format!(".rootfs.building-{dead}"),
+            format!(".rootfs.old-{dead}"),
+            format!(".rootfs.building-{live}"),
+            format!(".rootfs.old-{live}"),
+            format!(".other.building-{dead}"),
+            "rootfs".to_string(),
+        ] {
+            fs::create_dir(state.path().join(name)).unwrap();
+        }
+        let root = fs::canonicalize(state.path()).unwrap();
+        assert_eq!(
+            stale_staging_dirs(state.path()),
+            vec![
+                root.join(format!(".rootfs.building-{dead}")),
+                root.join(format!(".rootfs.old-{dead}")),
+            ]
+        );
+        assert!(stale_staging_dirs(&state.path().join("missing")).is_empty());
+    }
+
+    /// The pid of a process that has exited and been reaped.
+    fn dead_pid() -> u32 {
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
     }
 
     const NEEDS_ROOT: &str = "this test needs root: run it through scripts/test.sh, as root";
@@ -1084,6 +1430,23 @@ mod tests {
                 assert!(tree.join("sub").is_dir());
                 remove_tree(&tree).unwrap();
             }
+        }
+    }
+
+    #[test]
+    fn host_shell_needs_its_loader() {
+        // /bin/sh on a glibc host is dynamically linked: the loader must be
+        // among what it needs. (A host with a static sh needs nothing.)
+        let sh = fs::canonicalize("/bin/sh").unwrap();
+        let libs = needed_libraries(&sh).unwrap();
+        if let Some(loader) = interpreter(&sh).unwrap() {
+            assert!(libs.contains(&loader), "{libs:?}");
+            assert!(
+                libs.iter().any(|l| l.to_string_lossy().contains("libc")),
+                "{libs:?}"
+            );
+        } else {
+            assert!(libs.is_empty());
         }
     }
 }
