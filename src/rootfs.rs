@@ -242,17 +242,6 @@ impl RootfsError {
     }
 }
 
-impl RootfsError {
-    /// Advice for the learner, where there is some to give.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            RootfsError::NoSource => Some("install a static busybox (`sudo apt install busybox-static`), or pass `--rootfs DIR`".into()),
-            RootfsError::NotARootfs { .. } => Some("--rootfs wants a directory holding a whole root filesystem, with /bin/sh".into()),
-            _ => None,
-        }
-    }
-}
-
 /// Where the files of a rootfs come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
