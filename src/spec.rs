@@ -17,6 +17,7 @@ use crate::namespace::Namespace;
 use crate::uts::Names;
 use std::path::PathBuf;
 
+// ANCHOR: spec
 /// What a container gets.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Spec {
@@ -33,6 +34,7 @@ pub struct Spec {
     /// The command to run, `argv[0]` first, looked up in the container.
     pub command: Vec<String>,
 }
+// ANCHOR_END: spec
 
 /// A root filesystem and the way into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
