@@ -90,7 +90,7 @@ fn main() -> ExitCode {
         let exit = start::run(&spec, hooks);
         // ANCHOR_END: run
         // No mount namespace yet: a mount made inside lands on the host.
-        mount::show_host_unchanged(&host_mounts, &rootfs)?;
+        mount::show_host_unchanged(&host_mounts, &rootfs, false)?;
         writes.report();
         let status = lesson::finish(exit?);
         pid::explain_pid_one_duties();

@@ -104,7 +104,7 @@ fn main() -> ExitCode {
         } else {
             run()
         };
-        mount::show_host_unchanged(&host_mounts, &rootfs)?;
+        mount::show_host_unchanged(&host_mounts, &rootfs, true)?;
         writes.report();
         Ok(lesson::finish(exit?))
     })

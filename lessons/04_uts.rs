@@ -88,7 +88,7 @@ fn main() -> ExitCode {
         let exit = start::run(&spec, hooks);
         // ANCHOR_END: run
         uts::show_host_unchanged(&host_names)?;
-        mount::show_host_unchanged(&host_mounts, &rootfs)?;
+        mount::show_host_unchanged(&host_mounts, &rootfs, true)?;
         writes.report();
         Ok(lesson::finish(exit?))
     })

@@ -91,7 +91,7 @@ fn main() -> ExitCode {
         // ANCHOR_END: run
         ipc::show_host_after(host_objects, &host_ipc)?;
         uts::show_host_unchanged(&host_names)?;
-        mount::show_host_unchanged(&host_mounts, &rootfs)?;
+        mount::show_host_unchanged(&host_mounts, &rootfs, true)?;
         writes.report();
         Ok(lesson::finish(exit?))
     })

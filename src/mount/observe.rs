@@ -67,18 +67,25 @@ impl MountTable {
 /// says what the learner should conclude. A mount that appeared on the
 /// host at or below `rootfs` was made by the container and leaked (lesson
 /// 02 has no mount namespace: `mount -t proc proc /proc` inside lands on
-/// the host): it is shown, then unmounted, deepest first.
+/// the host): it is shown, then unmounted, deepest first. `own_namespace`
+/// says whether the container had a mount namespace of its own.
 // ANCHOR: host_unchanged
-pub fn show_host_unchanged(before: &MountTable, rootfs: &Path) -> Result<bool, MountError> {
+pub fn show_host_unchanged(
+    before: &MountTable,
+    rootfs: &Path,
+    own_namespace: bool,
+) -> Result<bool, MountError> {
     narrate::heading("The host's mount table, after the run");
     narrate::file_op("read /proc/self/mountinfo");
     let after = MountTable::read()?;
     let added = after.added_since(before);
     let removed = before.added_since(&after);
     if added.is_empty() && removed.is_empty() {
-        narrate::success(
-            "unchanged: every mount the container made lived and died in its own namespace",
-        );
+        narrate::success(if own_namespace {
+            "unchanged: every mount the container made lived and died in its own namespace"
+        } else {
+            "unchanged: the container left no mount on the host"
+        });
         return Ok(true);
     }
     for entry in &added {
