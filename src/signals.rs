@@ -238,29 +238,27 @@ pub fn wait_forwarding(pid: Pid) -> Result<nix::sys::wait::WaitStatus, Errno> {
 /// command. Each reset is narrated, and made only where it changes something.
 pub fn reset_for_exec() -> Result<(), Errno> {
     for number in 1..=libc::SIGRTMAX() {
-        // SIGKILL and SIGSTOP cannot be changed; glibc keeps the first
-        // real-time signals for itself and refuses them (EINVAL).
-        let mut old = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
-        // SAFETY: a NULL new action only reads the current one into `old`.
-        if unsafe { libc::sigaction(number, std::ptr::null(), old.as_mut_ptr()) } != 0 {
+        if number == libc::SIGKILL || number == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: filled by the successful call above.
-        let old = unsafe { old.assume_init() };
-        // Handled signals execve resets by itself; ignored ones it keeps.
-        if old.sa_sigaction != libc::SIG_IGN {
+        if !kernel_sigaction::is_ignored(number) {
+            // Handled signals execve resets by itself; default ones are fine.
+            continue;
+        }
+        if number < libc::SIGRTMIN() && number > libc::SIGSYS {
+            // glibc's own two (32, 33): its posix_spawn leaves them ignored
+            // in every program a Rust or glibc program spawns, so whether
+            // they need resetting depends on who started the lesson. Reset
+            // without narration, so that the narration does not depend on
+            // it either (the book's introduction says so).
+            kernel_sigaction::set_default(number)?;
             continue;
         }
         narrate::syscall(format!(
             "sigaction({}, SIG_DFL)   # it was ignored, and an ignored signal stays ignored across execve",
             signal_name(number),
         ));
-        // SAFETY: SIG_DFL has no handler code; an all-zero sigaction with
-        // SIG_DFL is a valid argument.
-        let mut default: libc::sigaction = unsafe { std::mem::zeroed() };
-        default.sa_sigaction = libc::SIG_DFL;
-        // SAFETY: as above.
-        Errno::result(unsafe { libc::sigaction(number, &default, std::ptr::null_mut()) })?;
+        kernel_sigaction::set_default(number)?;
     }
     let blocked = SigSet::thread_get_mask()?;
     if blocked.iter().next().is_some() {
@@ -271,6 +269,55 @@ pub fn reset_for_exec() -> Result<(), Errno> {
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
     }
     Ok(())
+}
+
+/// rt_sigaction(2) called directly. glibc's sigaction refuses the two
+/// real-time signals it keeps for its threads (32 and 33), but a process
+/// can inherit them ignored all the same, and they must be reset too.
+mod kernel_sigaction {
+    use nix::errno::Errno;
+
+    /// The kernel's `struct sigaction` (x86_64, aarch64 and most others
+    /// with `SA_RESTORER`): not glibc's, whose mask is 128 bytes.
+    #[repr(C)]
+    #[derive(Default)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: libc::c_ulong,
+        restorer: usize,
+        mask: u64,
+    }
+
+    fn call(number: libc::c_int, new: Option<&KernelSigaction>) -> Result<KernelSigaction, Errno> {
+        let mut old = KernelSigaction::default();
+        let new = new.map_or(std::ptr::null(), |n| n as *const KernelSigaction);
+        // SAFETY: both pointers are valid for the call (or NULL), and the
+        // mask size is the kernel's (8 bytes).
+        let result = unsafe {
+            libc::syscall(libc::SYS_rt_sigaction, number, new, &mut old as *mut KernelSigaction, 8usize)
+        };
+        Errno::result(result).map(|_| old)
+    }
+
+    /// Whether `number` is ignored now.
+    pub fn is_ignored(number: libc::c_int) -> bool {
+        call(number, None).is_ok_and(|old| old.handler == libc::SIG_IGN)
+    }
+
+    /// Puts `number` back to its default disposition.
+    pub fn set_default(number: libc::c_int) -> Result<(), Errno> {
+        call(number, Some(&KernelSigaction::default())).map(drop)
+    }
+
+    /// Ignores `number`, as an inherited disposition would.
+    #[cfg(test)]
+    pub fn ignore(number: libc::c_int) -> Result<(), Errno> {
+        let ignore = KernelSigaction {
+            handler: libc::SIG_IGN,
+            ..KernelSigaction::default()
+        };
+        call(number, Some(&ignore)).map(drop)
+    }
 }
 
 /// `SIGPIPE`, or `SIGRTMIN+3` for a real-time signal.
@@ -303,6 +350,26 @@ mod tests {
     fn real_time_signals_are_named_from_sigrtmin() {
         assert_eq!(signal_name(libc::SIGPIPE), "SIGPIPE");
         assert_eq!(signal_name(libc::SIGRTMIN() + 2), "SIGRTMIN+2");
+    }
+
+    #[test]
+    fn an_ignored_signal_is_reset_even_where_glibc_refuses() {
+        // In a forked child, so that the test process keeps its own.
+        // SAFETY: the child only makes system calls, then _exits.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => {
+                let ok = kernel_sigaction::ignore(33).is_ok()
+                    && kernel_sigaction::is_ignored(33)
+                    && kernel_sigaction::set_default(33).is_ok()
+                    && !kernel_sigaction::is_ignored(33);
+                // SAFETY: _exit has no preconditions.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                let status = nix::sys::wait::waitpid(child, None).unwrap();
+                assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,291 @@
+//! A curious learner is the test: each claim the lessons print, checked
+//! from outside, and each narrated call checked to matter (remove the call,
+//! keep its narration, and one of these fails).
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin(name: &str) -> String {
+    let target = std::path::Path::new(env!("CARGO_BIN_EXE_nslab")).parent().unwrap();
+    target.join(name).display().to_string()
+}
+
+/// Without `chdir("/")` after chroot the current directory would stay on
+/// the host: `.` would not be `/`.
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn after_chroot_the_current_directory_is_the_new_root() {
+    require_root!();
+    common::rootfs();
+    for lesson in ["01-chroot", "02-pid"] {
+        let (code, out, err) = common::run(
+            common::lesson(&bin(lesson)).args(["-q", "--", "sh", "-c", "ls -di . | cut -d' ' -f1; ls -di / | cut -d' ' -f1"]),
+        );
+        assert_eq!(code, 0, "{lesson}: {err}");
+        let lines: Vec<&str> = out.split_whitespace().collect();
+        assert_eq!(lines.len(), 2, "{lesson}: {out}");
+        assert_eq!(lines[0], lines[1], "{lesson}: . is not / inside: {out}");
+    }
+}
+
+/// `MS_REC | MS_PRIVATE` matters only where `/` is shared, as on every
+/// systemd host: run the lessons inside an outer mount namespace made
+/// shared, and check that nothing they mount appears in it.
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn nothing_leaks_into_a_shared_outer_namespace() {
+    require_root!();
+    common::rootfs();
+    for lesson in ["03-mount", "04-uts", "05-ipc"] {
+        let script = format!(
+            "before=$(cut -d' ' -f5 /proc/self/mountinfo | sort); \
+             {} -q -- true || exit 9; \
+             after=$(cut -d' ' -f5 /proc/self/mountinfo | sort); \
+             [ \"$before\" = \"$after\" ] && echo SAME || {{ echo LEAKED; echo \"$after\"; }}",
+            bin(lesson)
+        );
+        let (code, out, err) = common::run(
+            common::lesson("unshare").args(["--mount", "--propagation", "shared", "sh", "-c", &script]),
+        );
+        assert_eq!(code, 0, "{lesson}: {out}{err}");
+        assert_eq!(out.trim(), "SAME", "{lesson} leaked a mount into a shared outer namespace:\n{out}");
+    }
+}
+
+/// A descriptor the lesson inherited (`7< /`) must not reach the command.
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn inherited_descriptors_do_not_reach_the_command() {
+    require_root!();
+    common::rootfs();
+    for lesson in ["00-process", "03-mount", "05-ipc"] {
+        let mut cmd = common::lesson(&bin(lesson));
+        cmd.args(["-q", "--", "sh", "-c", "[ -e /proc/self/fd/7 ] && echo LEAKED || echo CLOSED"]);
+        let root = std::fs::File::open("/").unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&root);
+        // SAFETY: dup2 is async-signal-safe; it runs in the forked child.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(fd, 7) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let (code, out, err) = common::run(&mut cmd);
+        assert_eq!(code, 0, "{lesson}: {err}");
+        assert_eq!(out.trim(), "CLOSED", "{lesson}: fd 7 reached the command");
+    }
+}
+
+/// The command starts with no signal ignored and none blocked.
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn the_command_starts_with_default_signals() {
+    require_root!();
+    common::rootfs();
+    for lesson in ["00-process", "03-mount"] {
+        let (code, out, err) = common::run(
+            common::lesson(&bin(lesson)).args(["-q", "--", "cat", "/proc/self/status"]),
+        );
+        assert_eq!(code, 0, "{lesson}: {err}");
+        for field in ["SigIgn:", "SigBlk:"] {
+            let line = out.lines().find(|l| l.starts_with(field)).expect(field);
+            assert!(line.ends_with("0000000000000000"), "{lesson}: {line}");
+        }
+    }
+}
+
+/// The direct children of `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie is as good as gone: it runs nothing.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(false)
+}
+
+fn wait_until(limit: Duration, mut what: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if what() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    what()
+}
+
+/// Starts `lesson -- sleep 60` and returns it with its container's pid.
+fn start_sleeping(lesson: &str) -> (std::process::Child, u32) {
+    let mut child = common::lesson(&bin(lesson))
+        .args(["--", "sleep", "60"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lesson_pid = child.id();
+    let mut container = None;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            container = children(lesson_pid).first().copied();
+            container.is_some_and(|c| {
+                std::fs::read_to_string(format!("/proc/{c}/cmdline")).unwrap_or_default().starts_with("sleep")
+            })
+        }),
+        "{lesson} did not start its container"
+    );
+    let _ = &mut child;
+    (child, container.unwrap())
+}
+
+/// SIGKILL of the lesson kills its container (PR_SET_PDEATHSIG).
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn the_container_dies_with_a_killed_lesson() {
+    require_root!();
+    common::rootfs();
+    for lesson in ["00-process", "03-mount"] {
+        let (mut child, container) = start_sleeping(lesson);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            wait_until(Duration::from_secs(20), || !alive(container)),
+            "{lesson}: the container {container} outlived the lesson"
+        );
+    }
+}
+
+/// SIGTERM and SIGHUP are passed on; a PID 1 that ignores them is killed
+/// after the grace period, and the lesson still runs its cleanup.
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn a_terminated_lesson_stops_its_container_and_cleans_up() {
+    require_root!();
+    common::rootfs();
+    for signal in [libc::SIGTERM, libc::SIGHUP] {
+        let mounts = common::mount_points();
+        let (child, container) = start_sleeping("03-mount");
+        // SAFETY: kill(2) on the pid of a process this test started.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!alive(container), "the container outlived the lesson");
+        assert!(stdout.contains(&format!("kill({container}, ")), "{stdout}");
+        assert!(stdout.contains("SIGKILL"), "{stdout}");
+        assert!(stdout.contains("The host's mount table, after the run"), "{stdout}");
+        assert_eq!(out.status.code(), Some(128 + 9), "{stdout}");
+        assert_eq!(common::mount_points(), mounts);
+    }
+}
+
+/// Lesson 02 has no mount namespace: a mount made inside lands on the
+/// host. The lesson says so, and removes it.
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn lesson_02_shows_and_removes_a_leaked_mount() {
+    require_root!();
+    common::rootfs();
+    let mounts = common::mount_points();
+    let (code, out, err) = common::run(
+        common::lesson(&bin("02-pid")).args(["--", "sh", "-c", "mount -t proc proc /proc"]),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(common::mount_points(), mounts, "the leak was not removed:\n{out}");
+    assert!(out.contains("! new on the host:"), "{out}");
+    assert!(out.contains("/rootfs/proc (proc)"), "{out}");
+    assert!(out.contains("umount2("), "{out}");
+}
+
+/// After pivot_root in 04 and 05, the old root is gone: no `.old-root`,
+/// no mount of the host's inside.
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn the_old_root_is_gone_in_every_pivoting_lesson() {
+    require_root!();
+    common::rootfs();
+    for lesson in ["03-mount", "04-uts", "05-ipc"] {
+        let (code, out, err) = common::run(common::lesson(&bin(lesson)).args([
+            "-q", "--", "sh", "-c", "ls -a /; cut -d' ' -f5 /proc/self/mountinfo",
+        ]));
+        assert_eq!(code, 0, "{lesson}: {err}");
+        assert!(!out.contains(".old-root"), "{lesson}: {out}");
+        for host_only in ["/work", "/boot", "/sys/fs/cgroup", "/run"] {
+            assert!(
+                !out.lines().any(|l| l == host_only),
+                "{lesson}: the host's {host_only} is mounted inside:\n{out}"
+            );
+        }
+    }
+}
+
+/// Twenty escapes at once all succeed, and leave nothing in the rootfs.
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn twenty_escapes_at_once_all_succeed() {
+    require_root!();
+    let rootfs = common::rootfs();
+    for lesson in ["01-chroot", "02-pid"] {
+        let runs: Vec<_> = (0..20)
+            .map(|_| {
+                let path = bin(lesson);
+                std::thread::spawn(move || {
+                    common::run(common::lesson(&path).args(["-q", "--escape", "--", "true"]))
+                })
+            })
+            .collect();
+        for run in runs {
+            let (code, out, err) = run.join().unwrap();
+            assert_eq!(code, 0, "{lesson} --escape failed:\n{out}{err}");
+        }
+        let left: Vec<_> = std::fs::read_dir(&rootfs)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".nslab-escape"))
+            .collect();
+        assert!(left.is_empty(), "{lesson}: left {left:?}");
+    }
+}
+
+/// An error in the child before execve is reported once, by the parent,
+/// with its hint.
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn a_childs_error_is_reported_once_with_its_hint() {
+    require_root!();
+    common::rootfs();
+    for lesson in ["01-chroot", "03-mount"] {
+        let (code, _, err) =
+            common::run(common::lesson(&bin(lesson)).args(["-q", "--", "no-such-command"]));
+        assert_eq!(code, 127, "{err}");
+        assert_eq!(err.matches("error:").count(), 1, "{lesson}: {err}");
+        assert_eq!(err.matches("hint:").count(), 1, "{lesson}: {err}");
+    }
+}
+
+/// Lesson 00 runs as an ordinary user: it isolates nothing.
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root (to become nobody)"]
+fn lesson_00_runs_as_nobody() {
+    require_root!();
+    let (code, out, err) = common::run(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(bin("00-process"))
+            .args(["-q", "--", "id", "-u"])
+            .env("NO_COLOR", "1"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "65534");
+}
