@@ -494,3 +494,79 @@ fn without_root_cleanup_says_it_needs_root() {
         assert_eq!(narration_of(|| leftovers::warn_if_any(&state)), "");
     });
 }
+
+/// Starts a lesson with `args` and the state directory `state`, waits for
+/// its command to print `ready`, then SIGKILLs the lesson and its
+/// container by PID, as a learner's `kill -9` (and the kernel's
+/// PR_SET_PDEATHSIG) would.
+fn kill_lesson_when_ready(bin: &str, state: &Path, args: &[&str]) {
+    use nix::sys::signal::{kill, SIGKILL};
+    use nix::unistd::Pid;
+    use std::io::BufRead;
+
+    let mut lesson = common::lesson(bin)
+        .env("NSLAB_STATE_DIR", state)
+        .args(["-q", "--"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(lesson.stdout.take().unwrap());
+    assert!(
+        stdout.lines().map_while(Result::ok).any(|l| l == "ready"),
+        "the lesson ended before its command was ready"
+    );
+    let pid = lesson.id();
+    let children = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+    kill(Pid::from_raw(pid as i32), SIGKILL).unwrap();
+    for child in children.split_whitespace() {
+        let _ = kill(Pid::from_raw(child.parse().unwrap()), SIGKILL);
+    }
+    lesson.wait().unwrap();
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn what_killed_lessons_leave_is_found_and_removed() {
+    need_root();
+    let tmp = tempfile::tempdir().unwrap();
+    let state = state_dir(&tmp);
+    fs::remove_dir(state.join("rootfs")).unwrap(); // the lesson builds it
+    in_private_namespaces(|| {
+        // Lesson 02 has no mount namespace: the container's mount is made
+        // in ours, on the rootfs's /proc, and stays.
+        let mount_proc = "mount -t proc proc /proc && echo ready && sleep 30";
+        kill_lesson_when_ready(
+            env!("CARGO_BIN_EXE_02-pid"),
+            &state,
+            &["sh", "-c", mount_proc],
+        );
+        // Lesson 05 makes its IPC objects in our IPC namespace first.
+        kill_lesson_when_ready(
+            env!("CARGO_BIN_EXE_05-ipc"),
+            &state,
+            &["sh", "-c", "echo ready && sleep 30"],
+        );
+
+        let found = leftovers::find(&state, &[]).unwrap();
+        assert!(
+            found.contains(&Leftover::Mount(state.join("rootfs/proc"))),
+            "{found:?}"
+        );
+        assert!(
+            found.iter().any(|l| matches!(l, Leftover::Queue(_))),
+            "{found:?}"
+        );
+        cleanup_removes_all(&state);
+        // No System V object with nslab's key is left. (Until lesson 05
+        // makes its objects with leftovers::sysv_key, it uses IPC_PRIVATE:
+        // those carry no PID, are not found, and go with this namespace.)
+        for kind in nslab::ipc::SYSV_KINDS {
+            let table = fs::read_to_string(format!("/proc/sysvipc/{kind}")).unwrap();
+            for line in table.lines().skip(1) {
+                let key: i32 = line.split_whitespace().next().unwrap().parse().unwrap();
+                assert_ne!(key as u32 >> 24, 0x6e, "{kind} {line}");
+            }
+        }
+    });
+}
