@@ -21,6 +21,7 @@
 //! | [`mount`] | 03-mount | the mount namespace: private propagation, pivot_root, fresh /proc /dev /sys /tmp |
 //! | [`uts`] | 04-uts | the UTS namespace: a hostname and domainname of its own |
 //! | [`ipc`] | 05-ipc | the IPC namespace: System V and POSIX IPC objects the host cannot share |
+//! | [`leftovers`] | nslab cleanup | what a killed lesson leaves behind, found by name and removed |
 //! | [`doctor`] | nslab doctor | probes every facility, then a per-lesson verdict with the fix |
 //! | [`runtime`] | 12 (nslab) | the runtime's command line: for now doctor and cleanup |
 //!
@@ -43,6 +44,7 @@ pub mod chroot;
 pub mod demo;
 pub mod doctor;
 pub mod ipc;
+pub mod leftovers;
 pub mod lesson;
 pub mod manifest;
 pub mod mount;

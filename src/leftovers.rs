@@ -1,0 +1,799 @@
+//! `nslab cleanup`: finding and removing what a killed lesson left behind.
+//!
+//! A lesson cleans up after itself when it ends, fails, or is interrupted.
+//! Killed with SIGKILL it cannot: its container dies with it, but what it
+//! made on the host stays. Every such object is named so that it can be
+//! recognised later, and, where that is possible, carries the PID of the
+//! lesson that made it; a leftover is one whose lesson is gone:
+//!
+//! | leftover | how it is recognised | removed with |
+//! |---|---|---|
+//! | mount | mount point below the state directory | `umount2(2)`, deepest first |
+//! | System V IPC object | key `0x6e00_0000 \| PID` (top byte `'n'`) | `msgctl`/`shmctl`/`semctl(IPC_RMID)` |
+//! | POSIX message queue | `/nslab-demo-<PID>` | `mq_unlink(3)` |
+//! | `.old-root` in a rootfs | exists while nobody holds the rootfs's `flock(2)` | `rmdir(2)` |
+//! | escape directory | `<rootfs>/.nslab-escape-<PID>` (or the older `.nslab-escape`) | `rmdir(2)` |
+//! | rootfs staging directory | `<state>/.rootfs.building-<PID>`, `<state>/.rootfs.old-<PID>` | a tree removal that stops at mounts |
+//!
+//! A PID is gone when `kill(PID, 0)` answers `ESRCH` (kill(2)). A mount
+//! carries no PID: one that a lesson still running made below the state
+//! directory counts too, so run the cleanup when no lesson is running.
+//!
+//! [`find`] only looks, and prints nothing: lessons call [`warn_if_any`]
+//! at start. [`cleanup`] is the body of `nslab cleanup`, and narrates each
+//! removal as it makes it.
+
+use crate::narrate;
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+use std::cmp::Reverse;
+use std::ffi::OsStr;
+use std::fmt;
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// The top byte of a System V key made by nslab: `'n'`.
+const SYSV_TAG: u32 = 0x6e;
+/// The prefix of the POSIX queues lesson 05 makes, before the PID.
+const QUEUE_PREFIX: &str = "/nslab-demo-";
+/// Where `pivot_root` puts the old root inside a rootfs (lessons 03 on).
+const OLD_ROOT: &str = ".old-root";
+/// The chroot escape directory (lesson 01): the old name, without a PID.
+const ESCAPE: &str = ".nslab-escape";
+/// The same, with the lesson's PID.
+const ESCAPE_PREFIX: &str = ".nslab-escape-";
+/// Staging directories of the default rootfs, before the PID.
+const STAGING_PREFIXES: &[&str] = &[".rootfs.building-", ".rootfs.old-"];
+
+/// The System V key a lesson uses for the IPC objects it makes on the
+/// host: `0x6e00_0000 | pid`, so that its top byte marks it as nslab's and
+/// the rest says which process made it (PIDs are below 2^22, see proc(5)).
+pub fn sysv_key(pid: u32) -> i32 {
+    ((SYSV_TAG << 24) | (pid & 0xff_ffff)) as i32
+}
+
+/// The three kinds of System V IPC object. See sysvipc(7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SysvKind {
+    /// A message queue: msgget(2).
+    Msg,
+    /// A shared-memory segment: shmget(2).
+    Shm,
+    /// A semaphore set: semget(2).
+    Sem,
+}
+
+impl SysvKind {
+    const ALL: [SysvKind; 3] = [SysvKind::Msg, SysvKind::Shm, SysvKind::Sem];
+
+    /// The file in `/proc/sysvipc` that lists objects of this kind.
+    fn proc_file(self) -> PathBuf {
+        let name = match self {
+            SysvKind::Msg => "msg",
+            SysvKind::Shm => "shm",
+            SysvKind::Sem => "sem",
+        };
+        Path::new("/proc/sysvipc").join(name)
+    }
+}
+
+impl fmt::Display for SysvKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SysvKind::Msg => "message queue",
+            SysvKind::Shm => "shared-memory segment",
+            SysvKind::Sem => "semaphore set",
+        })
+    }
+}
+
+/// One thing a killed lesson left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leftover {
+    /// A mount below the state directory.
+    Mount(PathBuf),
+    /// A System V IPC object whose key names a PID that is gone.
+    SysV {
+        /// Which kind of object.
+        kind: SysvKind,
+        /// Its key: `0x6e00_0000 | PID`.
+        key: i32,
+        /// Its id, the handle `*ctl(2)` takes.
+        id: i32,
+    },
+    /// A POSIX message queue, by name (`/nslab-demo-<PID>`).
+    Queue(String),
+    /// A `.old-root` directory in a rootfs nobody is pivoting into.
+    OldRoot(PathBuf),
+    /// A chroot escape directory in a rootfs.
+    EscapeDir(PathBuf),
+    /// A half-built or half-replaced rootfs in the state directory.
+    Staging(PathBuf),
+}
+
+/// What can go wrong while looking for or removing leftovers.
+#[derive(Debug, thiserror::Error)]
+pub enum LeftoversError {
+    /// Reading `/proc/self/mountinfo`, `/proc/sysvipc/*` or a directory failed.
+    #[error("failed to read {}", path.display())]
+    Read {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Listing the POSIX message queues failed.
+    #[error("failed to list the POSIX message queues: could not {step}")]
+    ListQueues {
+        /// "create a mount point", "unshare a mount namespace", …
+        step: &'static str,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// `flock(2)` on a rootfs failed.
+    #[error("failed to lock the rootfs {}", path.display())]
+    Lock {
+        /// The rootfs.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A lesson holds the rootfs's lock: its `.old-root` is in use.
+    #[error("the rootfs {} is in use: a running lesson holds its lock", path.display())]
+    InUse {
+        /// The rootfs.
+        path: PathBuf,
+    },
+    /// `umount2(2)` failed.
+    #[error("failed to unmount {}", path.display())]
+    Unmount {
+        /// The mount point.
+        path: PathBuf,
+        /// The kernel's answer.
+        #[source]
+        source: Errno,
+    },
+    /// `msgctl`, `shmctl` or `semctl(IPC_RMID)` failed.
+    #[error("failed to remove the System V {kind} {id}")]
+    RemoveSysv {
+        /// Which kind of object.
+        kind: SysvKind,
+        /// Its id.
+        id: i32,
+        /// The kernel's answer.
+        #[source]
+        source: Errno,
+    },
+    /// `mq_unlink(3)` failed.
+    #[error("failed to remove the POSIX message queue {name}")]
+    RemoveQueue {
+        /// The queue's name.
+        name: String,
+        /// The kernel's answer.
+        #[source]
+        source: Errno,
+    },
+    /// Removing a file or directory failed.
+    #[error("failed to remove {}", path.display())]
+    Remove {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A tree to remove has a mount point at or below it.
+    #[error("refusing to remove {}: {} is mounted in it", path.display(), mount_point.display())]
+    MountedBelow {
+        /// The tree.
+        path: PathBuf,
+        /// The mount point found in it.
+        mount_point: PathBuf,
+    },
+    /// A directory in a tree to remove is on another file system.
+    #[error("refusing to remove {}: it is on another file system", path.display())]
+    OtherFileSystem {
+        /// The directory.
+        path: PathBuf,
+    },
+}
+
+/// Everything killed lessons left behind, in the order it must be removed:
+/// mounts first (deepest first), so that no directory is removed while
+/// something is mounted in it.
+///
+/// `state_dir` is the lessons' state directory; its `rootfs` is checked for
+/// `.old-root` and escape directories, and so is each of `extra_rootfs`
+/// (rootfs directories given with `--rootfs`). Mounts below an extra rootfs
+/// are not counted: it may be any directory, even one with the host's own
+/// mounts under it.
+pub fn find(state_dir: &Path, extra_rootfs: &[PathBuf]) -> Result<Vec<Leftover>, LeftoversError> {
+    let mut found = Vec::new();
+    // Compared with mount points, which the kernel shows without symlinks.
+    let state = fs::canonicalize(state_dir).ok();
+    if let Some(state) = &state {
+        let below = mount_points()?
+            .into_iter()
+            .filter(|point| point.starts_with(state) && point != state);
+        found.extend(below.map(Leftover::Mount));
+    }
+    found.extend(sysv_leftovers()?);
+    found.extend(
+        queues()?
+            .into_iter()
+            .filter(|name| pid_after(name, QUEUE_PREFIX).is_some_and(gone))
+            .map(Leftover::Queue),
+    );
+    let default_rootfs = state.iter().map(|s| s.join("rootfs"));
+    let mut rootfs_dirs: Vec<PathBuf> = Vec::new();
+    for dir in default_rootfs.chain(extra_rootfs.iter().cloned()) {
+        match fs::canonicalize(dir) {
+            Ok(dir) if !rootfs_dirs.contains(&dir) => rootfs_dirs.push(dir),
+            _ => {} // not there (yet), or listed already
+        }
+    }
+    for rootfs in &rootfs_dirs {
+        found.extend(rootfs_leftovers(rootfs)?);
+    }
+    if let Some(state) = &state {
+        found.extend(staging_leftovers(state)?);
+    }
+    Ok(found)
+}
+
+/// For lessons, at start: if anything is left from an earlier run, a
+/// warning that lists it and says how to remove it. Never fails the lesson:
+/// an error while looking is a warning too.
+///
+/// Only root can have left anything (the lessons that make these objects
+/// need root) and only root can look for all of it (listing the POSIX
+/// queues takes a mount), so for anyone else it says nothing.
+pub fn warn_if_any(state_dir: &Path) {
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    match find(state_dir, &[]) {
+        Ok(found) if found.is_empty() => {}
+        Ok(found) => {
+            narrate::warning("an earlier nslab run was killed and left this behind:");
+            for leftover in &found {
+                narrate::warning(format!("  {}", leftover.describe()));
+            }
+            let it = if found.len() == 1 { "it" } else { "them" };
+            narrate::warning(format!("run `sudo nslab cleanup` to remove {it}"));
+        }
+        Err(error) => narrate::warning(format!(
+            "could not look for what earlier runs left behind: {}",
+            chain(&error)
+        )),
+    }
+}
+
+/// The body of `nslab cleanup [--dry-run] [--state-dir DIR]`: lists each
+/// leftover, removes it unless `dry_run`, looks again, and returns the exit
+/// code: 0 when nothing is left (or on a dry run), 1 when something could
+/// not be found or removed.
+pub fn cleanup(state_dir: &Path, dry_run: bool) -> i32 {
+    narrate::heading("Looking for what killed lessons left behind");
+    if !nix::unistd::geteuid().is_root() {
+        narrate::warning("nslab cleanup needs root: run it with sudo");
+        return 1;
+    }
+    narrate::explain(format!(
+        "mounts below {}, .old-root and escape directories in its rootfs, half-built rootfs directories,\n\
+         and System V IPC objects and POSIX queues named after a lesson whose PID is gone",
+        state_dir.display()
+    ));
+    let found = match find(state_dir, &[]) {
+        Ok(found) => found,
+        Err(error) => {
+            narrate::warning(chain(&error));
+            return 1;
+        }
+    };
+    if found.is_empty() {
+        narrate::success("nothing is left behind");
+        return 0;
+    }
+    for leftover in &found {
+        narrate::warning(leftover.describe());
+    }
+    if dry_run {
+        narrate::explain(format!(
+            "dry run: {} found, nothing removed",
+            count(found.len())
+        ));
+        return 0;
+    }
+
+    narrate::heading("Removing them");
+    for leftover in &found {
+        match leftover.remove() {
+            Ok(()) => narrate::success(format!("removed the {}", leftover.describe())),
+            Err(error) => narrate::warning(format!("skipped: {}", chain(&error))),
+        }
+    }
+    // Look again rather than count failures: removing one mount with
+    // MNT_DETACH can take others with it, and that is a success.
+    match find(state_dir, &[]) {
+        Ok(left) if left.is_empty() => {
+            narrate::success(format!(
+                "{} removed: nothing is left behind",
+                count(found.len())
+            ));
+            0
+        }
+        Ok(left) => {
+            narrate::warning(format!(
+                "{} could not be removed; see why above",
+                count(left.len())
+            ));
+            1
+        }
+        Err(error) => {
+            narrate::warning(chain(&error));
+            1
+        }
+    }
+}
+
+impl Leftover {
+    /// One line for the learner: what it is and where.
+    pub fn describe(&self) -> String {
+        match self {
+            Leftover::Mount(path) => format!("mount on {}", path.display()),
+            Leftover::SysV { kind, key, id } => format!(
+                "System V {kind} {id} (key {key:#010x}, made by PID {}, which is gone)",
+                key & 0xff_ffff
+            ),
+            Leftover::Queue(name) => format!("POSIX message queue {name}"),
+            Leftover::OldRoot(path) => format!("pivot_root directory {}", path.display()),
+            Leftover::EscapeDir(path) => format!("chroot escape directory {}", path.display()),
+            Leftover::Staging(path) => format!("rootfs staging directory {}", path.display()),
+        }
+    }
+
+    /// Removes it, narrating the call that does.
+    pub fn remove(&self) -> Result<(), LeftoversError> {
+        match self {
+            Leftover::Mount(path) => unmount(path),
+            Leftover::SysV { kind, id, .. } => remove_sysv(*kind, *id),
+            Leftover::Queue(name) => {
+                narrate::syscall(format!("mq_unlink({name:?})"));
+                nix::mqueue::mq_unlink(name.as_str()).map_err(|source| {
+                    LeftoversError::RemoveQueue {
+                        name: name.clone(),
+                        source,
+                    }
+                })
+            }
+            Leftover::OldRoot(path) => {
+                // Under the lock a lesson takes before it creates .old-root,
+                // so that none can be pivoting into this rootfs meanwhile.
+                let rootfs = path.parent().unwrap_or(Path::new("/"));
+                narrate::syscall(format!(
+                    "flock({:?}, LOCK_EX | LOCK_NB)",
+                    rootfs.display().to_string()
+                ));
+                let _lock = lock(rootfs)?.ok_or_else(|| LeftoversError::InUse {
+                    path: rootfs.into(),
+                })?;
+                rmdir(path)
+            }
+            Leftover::EscapeDir(path) => rmdir(path),
+            Leftover::Staging(path) => remove_tree(path),
+        }
+    }
+}
+
+/// Whether process `pid` is gone: `kill(pid, 0)` sends nothing, but still
+/// says `ESRCH` when there is no such process (kill(2)). `EPERM` means it
+/// exists. A PID reused since by another process keeps its leftovers
+/// hidden until that one ends too: the safe direction to be wrong in.
+fn gone(pid: i32) -> bool {
+    pid > 0 && kill(Pid::from_raw(pid), None) == Err(Errno::ESRCH)
+}
+
+/// The PID in `name` after `prefix` (`/nslab-demo-123` → 123).
+fn pid_after(name: &str, prefix: &str) -> Option<i32> {
+    let digits = name.strip_prefix(prefix)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The PID in a System V key, if the key is nslab's.
+fn pid_of_key(key: i32) -> Option<i32> {
+    ((key as u32) >> 24 == SYSV_TAG).then_some(key & 0xff_ffff)
+}
+
+fn read(path: &Path) -> Result<String, LeftoversError> {
+    fs::read_to_string(path).map_err(|source| LeftoversError::Read {
+        path: path.into(),
+        source,
+    })
+}
+
+/// The mount points of the caller's mount namespace, from
+/// `/proc/self/mountinfo` (proc(5)), deepest first.
+fn mount_points() -> Result<Vec<PathBuf>, LeftoversError> {
+    let info = read(Path::new("/proc/self/mountinfo"))?;
+    let mut points: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(unescape)
+        .collect();
+    // A stable sort: mounts stacked on one point keep their order.
+    points.sort_by_key(|point| Reverse(point.components().count()));
+    Ok(points)
+}
+
+/// Undoes mountinfo's escapes: space, tab, newline and backslash are
+/// written as `\040`, `\011`, `\012` and `\134`.
+fn unescape(field: &str) -> PathBuf {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match octal.and_then(|d| u8::from_str_radix(std::str::from_utf8(d).ok()?, 8).ok()) {
+            Some(byte) => {
+                out.push(byte);
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    PathBuf::from(OsStr::from_bytes(&out))
+}
+
+/// The System V objects of the caller's IPC namespace whose key is nslab's
+/// and whose PID is gone. `/proc/sysvipc/*` lists one object per line after
+/// a header: the key (in decimal) first, the id second.
+fn sysv_leftovers() -> Result<Vec<Leftover>, LeftoversError> {
+    let mut found = Vec::new();
+    for kind in SysvKind::ALL {
+        let path = kind.proc_file();
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            // A kernel built without System V IPC has none to leave.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(LeftoversError::Read { path, source }),
+        };
+        for line in text.lines().skip(1) {
+            let mut fields = line.split_whitespace().map(str::parse::<i32>);
+            let (Some(Ok(key)), Some(Ok(id))) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            if pid_of_key(key).is_some_and(gone) {
+                found.push(Leftover::SysV { kind, key, id });
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The names of the POSIX message queues in the caller's IPC namespace,
+/// such as `/nslab-demo-123`. See mq_overview(7).
+///
+/// Queues are listed by an mqueue file system, which shows the queues of
+/// the IPC namespace of whoever mounted it. The host need not have one
+/// mounted, and mounting one on the host would change its mount table; so a
+/// thread of ours moves into a mount namespace of its own (unshare(2) with
+/// `CLONE_NEWNS` is allowed in one thread of a process), mounts one there,
+/// reads it, and ends, which takes the namespace and the mount with it.
+pub fn queues() -> Result<Vec<String>, LeftoversError> {
+    let failed = |step, source| LeftoversError::ListQueues { step, source };
+    let template = std::env::temp_dir().join("nslab-mqueue-XXXXXX");
+    let dir = nix::unistd::mkdtemp(&template)
+        .map_err(|errno| failed("create a mount point", errno.into()))?;
+    let listing = {
+        let dir = dir.clone();
+        std::thread::spawn(move || list_queues_at(&dir))
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    };
+    // The directory was a mount point only in the thread's namespace.
+    let removed = fs::remove_dir(&dir).map_err(|e| failed("remove the mount point", e));
+    let names = listing?;
+    removed?;
+    Ok(names)
+}
+
+/// Runs in a thread of its own; see [`queues`].
+fn list_queues_at(dir: &Path) -> Result<Vec<String>, LeftoversError> {
+    let failed = |step| {
+        move |source: Errno| LeftoversError::ListQueues {
+            step,
+            source: source.into(),
+        }
+    };
+    nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(failed("unshare a mount namespace"))?;
+    // The new namespace's mounts start as peers of the host's (on a systemd
+    // host, / is shared): without this the mount below would propagate back
+    // to the host. See mount_namespaces(7).
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(failed("make the mounts private"))?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    match nix::mount::mount(Some("mqueue"), dir, Some("mqueue"), flags, None::<&str>) {
+        // A kernel without POSIX message queues has none to leave.
+        Err(Errno::ENODEV) => return Ok(Vec::new()),
+        mounted => mounted.map_err(failed("mount an mqueue file system"))?,
+    }
+    let entries = fs::read_dir(dir).map_err(|source| LeftoversError::ListQueues {
+        step: "read the mqueue file system",
+        source,
+    })?;
+    Ok(entries
+        .flatten()
+        .map(|entry| format!("/{}", entry.file_name().to_string_lossy()))
+        .collect())
+}
+
+/// `.old-root` and escape directories in `rootfs`.
+fn rootfs_leftovers(rootfs: &Path) -> Result<Vec<Leftover>, LeftoversError> {
+    let mut found = Vec::new();
+    let old_root = rootfs.join(OLD_ROOT);
+    // A lesson creates .old-root only while it holds the lock, and removes
+    // it before letting go: found unlocked, nobody is using it.
+    if is_dir(&old_root) && lock(rootfs)?.is_some() {
+        found.push(Leftover::OldRoot(old_root));
+    }
+    for name in dir_names(rootfs)? {
+        let ours = name == ESCAPE || pid_after(&name, ESCAPE_PREFIX).is_some_and(gone);
+        if ours && is_dir(&rootfs.join(&name)) {
+            found.push(Leftover::EscapeDir(rootfs.join(&name)));
+        }
+    }
+    Ok(found)
+}
+
+/// `.rootfs.building-<PID>` and `.rootfs.old-<PID>` in `state`.
+fn staging_leftovers(state: &Path) -> Result<Vec<Leftover>, LeftoversError> {
+    let mut found = Vec::new();
+    for name in dir_names(state)? {
+        let pid = STAGING_PREFIXES
+            .iter()
+            .find_map(|prefix| pid_after(&name, prefix));
+        if pid.is_some_and(gone) && is_dir(&state.join(&name)) {
+            found.push(Leftover::Staging(state.join(&name)));
+        }
+    }
+    Ok(found)
+}
+
+/// A real directory, not a symlink to one.
+fn is_dir(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+/// The names in `dir`, sorted.
+fn dir_names(dir: &Path) -> Result<Vec<String>, LeftoversError> {
+    let entries = fs::read_dir(dir).map_err(|source| LeftoversError::Read {
+        path: dir.into(),
+        source,
+    })?;
+    let mut names: Vec<String> = entries
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Takes the exclusive `flock(2)` on `rootfs` without waiting: `None` when
+/// a lesson holds it.
+fn lock(rootfs: &Path) -> Result<Option<Flock<File>>, LeftoversError> {
+    let failed = |source| LeftoversError::Lock {
+        path: rootfs.into(),
+        source,
+    };
+    let dir = File::open(rootfs).map_err(failed)?;
+    match Flock::lock(dir, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(Some(lock)),
+        Err((_, Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, errno)) => Err(failed(errno.into())),
+    }
+}
+
+/// Unmounts the mount on `path`. See umount2(2).
+///
+/// `MNT_DETACH` takes it out even if something still uses it;
+/// `UMOUNT_NOFOLLOW` keeps a symlink put in its place from sending the
+/// unmount somewhere else.
+fn unmount(path: &Path) -> Result<(), LeftoversError> {
+    narrate::syscall(format!(
+        "umount2({:?}, MNT_DETACH | UMOUNT_NOFOLLOW)",
+        path.display().to_string()
+    ));
+    nix::mount::umount2(path, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW).map_err(|source| {
+        LeftoversError::Unmount {
+            path: path.into(),
+            source,
+        }
+    })
+}
+
+/// Removes a System V object by id. See msgctl(2), shmctl(2), semctl(2).
+fn remove_sysv(kind: SysvKind, id: i32) -> Result<(), LeftoversError> {
+    // SAFETY: IPC_RMID reads no buffer, so NULL is allowed.
+    let result = match kind {
+        SysvKind::Msg => {
+            narrate::syscall(format!("msgctl({id}, IPC_RMID, NULL)"));
+            unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) }
+        }
+        SysvKind::Shm => {
+            narrate::syscall(format!("shmctl({id}, IPC_RMID, NULL)"));
+            unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) }
+        }
+        SysvKind::Sem => {
+            narrate::syscall(format!("semctl({id}, 0, IPC_RMID)"));
+            unsafe { libc::semctl(id, 0, libc::IPC_RMID) }
+        }
+    };
+    Errno::result(result)
+        .map(drop)
+        .map_err(|source| LeftoversError::RemoveSysv { kind, id, source })
+}
+
+/// Removes an empty directory. See rmdir(2).
+fn rmdir(path: &Path) -> Result<(), LeftoversError> {
+    narrate::syscall(format!("rmdir({:?})", path.display().to_string()));
+    fs::remove_dir(path).map_err(|source| LeftoversError::Remove {
+        path: path.into(),
+        source,
+    })
+}
+
+/// Removes the tree at `top` without ever leaving it: refuses if anything
+/// is mounted at or below it, never follows a symlink (it removes the link),
+/// and refuses a directory on another file system than `top`'s, which is a
+/// mount this namespace cannot see. The `rm -rf` a state directory needs,
+/// and nothing more.
+fn remove_tree(top: &Path) -> Result<(), LeftoversError> {
+    if let Some(point) = mount_points()?.into_iter().find(|p| p.starts_with(top)) {
+        return Err(LeftoversError::MountedBelow {
+            path: top.into(),
+            mount_point: point,
+        });
+    }
+    narrate::file_op(format!(
+        "remove the tree {:?}: unlink(2) each file, rmdir(2) each directory, on one file system",
+        top.display().to_string()
+    ));
+    let dev = metadata(top)?.dev();
+    remove_below(top, dev)
+}
+
+fn metadata(path: &Path) -> Result<fs::Metadata, LeftoversError> {
+    fs::symlink_metadata(path).map_err(|source| LeftoversError::Read {
+        path: path.into(),
+        source,
+    })
+}
+
+fn remove_below(path: &Path, dev: u64) -> Result<(), LeftoversError> {
+    let removed = |result: io::Result<()>| {
+        result.map_err(|source| LeftoversError::Remove {
+            path: path.into(),
+            source,
+        })
+    };
+    let meta = metadata(path)?;
+    if !meta.is_dir() {
+        // Files, device nodes and symlinks alike: the entry goes, whatever
+        // a symlink points to stays.
+        return removed(fs::remove_file(path));
+    }
+    if meta.dev() != dev {
+        return Err(LeftoversError::OtherFileSystem { path: path.into() });
+    }
+    for name in dir_names(path)? {
+        remove_below(&path.join(name), dev)?;
+    }
+    removed(fs::remove_dir(path))
+}
+
+/// "1 leftover", "3 leftovers".
+fn count(n: usize) -> String {
+    format!("{n} leftover{}", if n == 1 { "" } else { "s" })
+}
+
+/// An error and its causes on one line: `a: b: c`.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sysv_key_carries_the_tag_and_the_pid() {
+        assert_eq!(sysv_key(0x1234), 0x6e00_1234);
+        assert_eq!(pid_of_key(sysv_key(4_194_303)), Some(4_194_303));
+        assert_eq!(pid_of_key(0), None); // IPC_PRIVATE
+        assert_eq!(pid_of_key(0x6f00_0001), None);
+        assert_eq!(pid_of_key(-1), None);
+    }
+
+    #[test]
+    fn a_pid_is_only_digits_after_the_prefix() {
+        assert_eq!(pid_after("/nslab-demo-123", QUEUE_PREFIX), Some(123));
+        assert_eq!(pid_after("/nslab-demo-", QUEUE_PREFIX), None);
+        assert_eq!(pid_after("/nslab-demo-12x", QUEUE_PREFIX), None);
+        assert_eq!(pid_after("/nslab-demo--1", QUEUE_PREFIX), None);
+        assert_eq!(pid_after("/other-123", QUEUE_PREFIX), None);
+        assert_eq!(pid_after(".nslab-escape", ESCAPE_PREFIX), None);
+    }
+
+    #[test]
+    fn our_own_pid_is_not_gone() {
+        assert!(!gone(std::process::id() as i32));
+        assert!(!gone(0), "PID 0 names no process of ours");
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(unescape(r"/a\040b\011c\134d"), PathBuf::from("/a b\tc\\d"));
+        assert_eq!(unescape(r"/plain\x"), PathBuf::from(r"/plain\x"));
+        assert_eq!(unescape(r"/end\04"), PathBuf::from(r"/end\04"));
+    }
+
+    #[test]
+    fn descriptions_say_what_and_where() {
+        let sysv = Leftover::SysV {
+            kind: SysvKind::Msg,
+            key: sysv_key(42),
+            id: 7,
+        };
+        assert_eq!(
+            sysv.describe(),
+            "System V message queue 7 (key 0x6e00002a, made by PID 42, which is gone)"
+        );
+        assert_eq!(
+            Leftover::Mount("/s/rootfs/proc".into()).describe(),
+            "mount on /s/rootfs/proc"
+        );
+    }
+
+    #[test]
+    fn errors_are_chained_on_one_line() {
+        let error = LeftoversError::Unmount {
+            path: "/s/x".into(),
+            source: Errno::EINVAL,
+        };
+        assert_eq!(
+            chain(&error),
+            "failed to unmount /s/x: EINVAL: Invalid argument"
+        );
+    }
+}
