@@ -573,12 +573,15 @@ pub fn show_host_after(
     }
     if demo_ran {
         narrate::observe("made-inside", describe_queue(INSIDE_QUEUE));
-        // Not checked, cannot be: the namespace is gone, and nothing on
-        // the host can look into it any more. The host's table above has
-        // one queue with the key, the host's own.
+        // Checked: the host's table above lists one queue with the key,
+        // its own, and /made-inside is not the host's. Not checked, and
+        // not claimed: that the container's namespace is gone (a process
+        // that joined it with setns(2) would keep it alive); nothing on
+        // the host can look into it.
         narrate::explain(format!(
-            "the container's queue with key {} and its /made-inside lived in the container's\n\
-             IPC namespace, which ended with its last process, and took them along (ipc_namespaces(7))",
+            "neither the container's queue with key {} nor its /made-inside is on the host:\n\
+             they lived in the container's IPC namespace, whose objects are destroyed\n\
+             when its last process ends (ipc_namespaces(7))",
             hex_key(objects.key)
         ));
     }
@@ -619,6 +622,20 @@ mod tests {
         assert_eq!(key_for(0x1234), 0x6e00_1234);
         assert_eq!(key_for(4_194_304), 0x6e40_0000);
         assert_eq!(hex_key(key_for(42)), "0x6e00002a");
+    }
+
+    #[test]
+    fn a_key_in_use_says_which_and_how_to_remove_it() {
+        let error = IpcError::KeyInUse {
+            what: "a message queue",
+            key: key_for(42),
+        };
+        assert_eq!(
+            error.to_string(),
+            "the key 0x6e00002a already names a message queue on the host"
+        );
+        let hint = error.hint().unwrap();
+        assert!(hint.contains("nslab cleanup") && hint.contains("ipcrm -Q 0x6e00002a"));
     }
 
     #[test]
