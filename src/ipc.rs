@@ -95,9 +95,14 @@ impl IpcError {
             IpcError::MountMqueue(_) | IpcError::Create { source: Errno::ENOSYS, .. } => Some(
                 "this kernel may lack POSIX message queues (CONFIG_POSIX_MQUEUE) or System V IPC (CONFIG_SYSVIPC); `nslab doctor` checks both".into(),
             ),
-            IpcError::KeyInUse { key, .. } => Some(format!(
-                "a run of this lesson with the same PID was killed before it could clean up: \
-                 `sudo nslab cleanup` removes what it left, or `ipcrm -Q {k}`, `ipcrm -M {k}`, `ipcrm -S {k}`",
+            IpcError::KeyInUse { what, key } => Some(format!(
+                "most likely a run of this lesson that had the same PID was killed before it could clean up: \
+                 `sudo nslab cleanup` removes what it left, or `sudo ipcrm -{flag} {k}` removes this one",
+                flag = match *what {
+                    "a shared-memory segment" => 'M',
+                    "a semaphore set" => 'S',
+                    _ => 'Q',
+                },
                 k = hex_key(*key)
             )),
             _ => None,

@@ -347,3 +347,71 @@ fn the_uts_and_mount_namespaces_are_still_there() {
     assert_eq!(lines.len(), 3, "{out}");
     assert_eq!(common::host_hostname(), host);
 }
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn a_key_already_taken_is_reported_and_its_object_left_alone() {
+    use std::os::unix::process::CommandExt;
+    require_root!();
+    let _one = one_at_a_time();
+    common::rootfs();
+    let ids = sysv_ids();
+    let mut cmd = common::lesson(BIN);
+    // Plays a killed earlier run with the same PID: in the forked child,
+    // before exec, a queue with the key the lesson will use.
+    // SAFETY: getpid and msgget are async-signal-safe system calls.
+    unsafe {
+        cmd.pre_exec(|| {
+            let key = 0x6e00_0000 | (libc::getpid() & 0xff_ffff);
+            if libc::msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let key = 0x6e00_0000 | (child.id() as i32 & 0xff_ffff);
+    let output = child.wait_with_output().unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    let planted: Vec<i32> = std::fs::read_to_string("/proc/sysvipc/msg")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut columns = l.split_whitespace();
+            (columns.next()? == key.to_string()).then(|| columns.next()?.parse().ok())?
+        })
+        .collect();
+    for id in &planted {
+        // SAFETY: IPC_RMID takes no buffer.
+        unsafe { libc::msgctl(*id, libc::IPC_RMID, std::ptr::null_mut()) };
+    }
+    assert_eq!(planted.len(), 1, "the planted queue is gone:\n{out}{err}");
+    assert_ne!(output.status.code(), Some(0), "{out}{err}");
+    let hex = format!("0x{key:08x}");
+    assert!(
+        out.contains(&format!(
+            "→ msgget({hex}, IPC_CREAT | IPC_EXCL | 0600) = -1 EEXIST"
+        )),
+        "{out}"
+    );
+    assert!(
+        err.contains(&format!(
+            "the key {hex} already names a message queue on the host"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("nslab cleanup") && err.contains(&format!("ipcrm -Q {hex}")),
+        "{err}"
+    );
+    assert!(!out.contains("clone("), "{out}");
+    assert_eq!(sysv_ids(), ids, "{out}{err}");
+}
