@@ -3,8 +3,11 @@
 //! **What you will learn.** Processes can share kernel objects found by a
 //! number or a name, not a path: System V message queues, shared-memory
 //! segments and semaphore sets, and POSIX message queues. `clone(CLONE_NEWIPC)`
-//! gives the child an IPC namespace with none of the host's: it cannot list,
-//! open or remove them, and what it creates goes away with it.
+//! gives the child an IPC namespace with none of the host's: keys and ids
+//! are looked up in the caller's own namespace, so the child cannot find,
+//! open or remove the host's objects, the same key names a different object
+//! inside, and what it creates goes away with it. Within one namespace,
+//! every process finds the same object by the same key.
 //!
 //! **Run it.**
 //!
@@ -13,9 +16,12 @@
 //! sudo target/debug/05-ipc -- sh              # a shell; try `cat /proc/sysvipc/shm`
 //! ```
 //!
-//! **Look for.** The host lists the objects the lesson made; inside,
-//! `/proc/sysvipc/*` and `/dev/mqueue` are empty. The queue made inside is
-//! not on the host, and the lesson's own objects are gone after the run.
+//! **Look for.** The host lists the objects the lesson made under its key
+//! (`0x6e…`). Inside, before the shell starts, the key finds nothing
+//! (ENOENT) and the host's id names nothing (EINVAL); then the same key
+//! makes the container's own queue, which the shell, another process,
+//! finds in `/proc/sysvipc/msg`. After the run the host's objects still
+//! have their key and ids, and the lesson removes them.
 //!
 //! **Next.** Lesson 06 gives the container a network stack of its own.
 
@@ -31,8 +37,10 @@ use std::process::ExitCode;
 /// Everything lesson 04 does, but the child is also cloned with
 /// CLONE_NEWIPC and mounts a fresh mqueue file system on /dev/mqueue.
 /// First, the lesson makes a System V message queue, shared-memory segment
-/// and semaphore set and a POSIX message queue on the host; without a
-/// command, the demo shows that the container sees none of them. The
+/// and semaphore set under a key, and a POSIX message queue, on the host.
+/// Without a command, the demo shows that inside the key and the host's
+/// ids find none of them, and that the same key then makes a queue of the
+/// container's own, which another process inside finds by that key. The
 /// host's objects are removed when the lesson ends, even if it fails.
 #[derive(Debug, Parser)]
 #[command(
@@ -73,11 +81,20 @@ fn main() -> ExitCode {
         host_objects.show()?;
         demo::show_host_view()?;
         let first_look = demo::first_look(args.escape, &rootfs);
-        let command = demo::or_demo(args.command, &[&first_look, demo::IPC_INSIDE]);
+        // The demo, and its look at the host's objects from inside, only
+        // without a command of the learner's.
+        let demo_runs = args.command.is_empty();
+        let ipc_demo = ipc::demo_script(host_objects.key());
+        let command = demo::or_demo(args.command, &[&first_look, &ipc_demo]);
         let escape = demo::Escape::prepare(&rootfs)?;
         // ANCHOR: run
         let spec = Spec {
-            namespaces: vec![Namespace::Pid, Namespace::Mnt, Namespace::Uts, Namespace::Ipc],
+            namespaces: vec![
+                Namespace::Pid,
+                Namespace::Mnt,
+                Namespace::Uts,
+                Namespace::Ipc,
+            ],
             root: Some(Root::pivot(rootfs.clone())),
             mounts: [&Mount::STANDARD[..], &[Mount::Mqueue]].concat(),
             names: Some(args.names.into()),
@@ -85,11 +102,21 @@ fn main() -> ExitCode {
         };
         let hooks = Hooks {
             from_host: Some(Box::new(|child| demo::show_child(child, &spec.namespaces))),
-            inside: args.escape.then(|| Box::new(|| escape.attempt(true)) as _),
+            inside: (args.escape || demo_runs).then(|| {
+                Box::new(|| {
+                    if args.escape {
+                        escape.attempt(true)?;
+                    }
+                    if demo_runs {
+                        host_objects.look_from_inside()?;
+                    }
+                    Ok(())
+                }) as _
+            }),
         };
         let exit = start::run(&spec, hooks);
         // ANCHOR_END: run
-        ipc::show_host_after(host_objects, &host_ipc)?;
+        ipc::show_host_after(host_objects, &host_ipc, demo_runs)?;
         uts::show_host_unchanged(&host_names)?;
         mount::show_host_unchanged(&host_mounts, &rootfs, true)?;
         writes.report();

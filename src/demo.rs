@@ -55,17 +55,30 @@ echo "inside: hostname renamed-inside  (root renames its own namespace)"
 hostname renamed-inside
 echo "inside: hostname now:   $(uname -n)""#;
 
-/// Lesson 05: the container's IPC objects: none of the host's, and a POSIX
-/// queue of its own, made by creating a file in the mqueue file system.
-/// Counts lines rather than printing `/proc/sysvipc/*`, whose headers
-/// change with the kernel version, and creates the file with a shell
-/// redirection, as a rootfs built from host programs has no `touch`.
-pub const IPC_INSIDE: &str = r#"echo "inside: message queues: $(($(wc -l < /proc/sysvipc/msg) - 1)) in /proc/sysvipc/msg"
+/// Lesson 05: the container's IPC objects. Expects `key` set, by a line
+/// before it, to the lesson's System V key in decimal, as
+/// `/proc/sysvipc/*` lists keys (see `ipc::demo_script`).
+///
+/// Before this shell started, the child made a message queue with that
+/// key (`ipc::HostObjects::look_from_inside`). A second `sh`, another
+/// process in the same IPC namespace, finds it by key in
+/// `/proc/sysvipc/msg` and prints key and id as ipcs(1) would, with
+/// `read` and `printf` only, as a rootfs may have no `ipcs`. The other
+/// tables are counted by lines rather than printed, as their headers
+/// change with the kernel version. A POSIX queue is made by creating a
+/// file in the mqueue file system with a shell redirection, as a rootfs
+/// built from host programs has no `touch`.
+pub const IPC_INSIDE: &str = r#"echo "inside: ipc namespace:  $(readlink /proc/self/ns/ipc)"
+echo "inside: message queues: $(($(wc -l < /proc/sysvipc/msg) - 1)) in /proc/sysvipc/msg"
+sh -c 'found=no
+while read -r k id rest; do
+  [ "$k" = "$1" ] && found=yes && printf "inside: key 0x%08x:    msqid %s  (read by PID %s; PID 1 made it before execve: two processes, one queue)\n" "$k" "$id" "$$"
+done < /proc/sysvipc/msg
+[ $found = yes ] || printf "inside: key 0x%08x:    not in /proc/sysvipc/msg\n" "$1"' sh "$key"
 echo "inside: shared memory:  $(($(wc -l < /proc/sysvipc/shm) - 1)) in /proc/sysvipc/shm"
 echo "inside: semaphore sets: $(($(wc -l < /proc/sysvipc/sem) - 1)) in /proc/sysvipc/sem"
 queues=$(ls /dev/mqueue)
 echo "inside: /dev/mqueue:    ${queues:-empty}"
-echo "inside: ipc namespace:  $(readlink /proc/self/ns/ipc)"
 echo "inside: : > /dev/mqueue/made-inside  (a new file here is a new POSIX queue)"
 : > /dev/mqueue/made-inside
 echo "inside: /dev/mqueue:    $(ls /dev/mqueue)""#;

@@ -9,9 +9,13 @@
 //! it creates disappears when the namespace does.
 //!
 //! The demo makes one object of each kind on the host ([`HostObjects`]),
-//! shows them from the host, and lets the container look for them. The
-//! objects are removed when the lesson ends, whether or not the run went
-//! well: [`HostObjects`] removes them when it is dropped.
+//! the System V ones under a key ([`key_for`]), and shows them from the
+//! host. Inside, before the command, the child looks for them by key and by
+//! id and finds nothing, then makes its own message queue under the same
+//! key ([`HostObjects::look_from_inside`]): another process in the
+//! container then finds that one, not the host's. The host's objects are
+//! removed when the lesson ends, whether or not the run went well:
+//! [`HostObjects`] removes them when it is dropped.
 
 use crate::mount::{self, MountError};
 use crate::narrate;
@@ -37,6 +41,24 @@ pub enum IpcError {
     Create {
         /// "a message queue", …
         what: &'static str,
+        /// The kernel's answer.
+        #[source]
+        source: Errno,
+    },
+    /// msgget(2), shmget(2) or semget(2) with `IPC_EXCL` found an object
+    /// with the lesson's key already there.
+    #[error("the key {} already names {what} on the host", hex_key(*key))]
+    KeyInUse {
+        /// "a message queue", …
+        what: &'static str,
+        /// The key.
+        key: i32,
+    },
+    /// The child could not make its own message queue under the key.
+    #[error("failed to create the container's message queue with key {}", hex_key(*key))]
+    CreateInside {
+        /// The key.
+        key: i32,
         /// The kernel's answer.
         #[source]
         source: Errno,
@@ -73,9 +95,35 @@ impl IpcError {
             IpcError::MountMqueue(_) | IpcError::Create { source: Errno::ENOSYS, .. } => Some(
                 "this kernel may lack POSIX message queues (CONFIG_POSIX_MQUEUE) or System V IPC (CONFIG_SYSVIPC); `nslab doctor` checks both".into(),
             ),
+            IpcError::KeyInUse { what, key } => Some(format!(
+                "most likely a run of this lesson that had the same PID was killed before it could clean up: \
+                 `sudo nslab cleanup` removes what it left, or `sudo ipcrm -{flag} {k}` removes this one",
+                flag = match *what {
+                    "a shared-memory segment" => 'M',
+                    "a semaphore set" => 'S',
+                    _ => 'Q',
+                },
+                k = hex_key(*key)
+            )),
             _ => None,
         }
     }
+}
+
+/// The top byte of every System V key nslab uses, `'n'` (0x6e): how
+/// `nslab cleanup` tells a killed lesson's leftovers from other programs'.
+pub const KEY_TAG: i32 = 0x6e00_0000;
+
+/// The System V key a lesson with PID `pid` uses: `0x6e00_0000 | pid`.
+/// PIDs are below 2^22 (`pid_max`, see proc(5)), so they fit in the low
+/// three bytes, and two runs at once never share a key.
+pub fn key_for(pid: u32) -> i32 {
+    KEY_TAG | (pid & 0xff_ffff) as i32
+}
+
+/// A key written the way ipcs(1) writes it: `0x6e001f2a`.
+pub fn hex_key(key: i32) -> String {
+    format!("0x{key:08x}")
 }
 
 /// The System V ids listed in `/proc/sysvipc/<kind>` for the reader's IPC
@@ -88,10 +136,36 @@ pub fn sysv_ids(kind: &str) -> Result<Vec<i32>, IpcError> {
 
 /// Extracts the ids from the text of a `/proc/sysvipc/*` file.
 pub fn parse_sysv_ids(text: &str) -> Vec<i32> {
+    parse_sysv_keys(text)
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect()
+}
+
+/// Extracts `(key, id)` pairs from the text of a `/proc/sysvipc/*` file:
+/// its first two columns, the key in decimal.
+pub fn parse_sysv_keys(text: &str) -> Vec<(i32, i32)> {
     text.lines()
         .skip(1)
-        .filter_map(|line| line.split_whitespace().nth(1)?.parse().ok())
+        .filter_map(|line| {
+            let mut columns = line.split_whitespace();
+            let key = columns.next()?.parse().ok()?;
+            let id = columns.next()?.parse().ok()?;
+            Some((key, id))
+        })
         .collect()
+}
+
+/// The ids of the objects of `kind` with key `key` in the reader's IPC
+/// namespace, as `/proc/sysvipc/<kind>` lists them.
+pub fn sysv_ids_with_key(kind: &str, key: i32) -> Result<Vec<i32>, IpcError> {
+    let path = PathBuf::from(format!("/proc/sysvipc/{kind}"));
+    let text = fs::read_to_string(&path).map_err(|source| IpcError::Read { path, source })?;
+    Ok(parse_sysv_keys(&text)
+        .into_iter()
+        .filter(|(k, _)| *k == key)
+        .map(|(_, id)| id)
+        .collect())
 }
 
 /// Every System V id the caller's IPC namespace holds, by kind: what the
@@ -113,6 +187,13 @@ pub fn host_queue_name() -> String {
     format!("/nslab-demo-{}", std::process::id())
 }
 
+/// The demo's shell script: [`crate::demo::IPC_INSIDE`], after a line that
+/// sets `key` to `key` in decimal. Formatted into the script's text, as
+/// execve(2) gives the command a fresh environment.
+pub fn demo_script(key: i32) -> String {
+    format!("key={key}\n{}", crate::demo::IPC_INSIDE)
+}
+
 /// One IPC object of each kind, made on the host by the lesson, and
 /// removed when this value is dropped, even if the run failed on the way.
 ///
@@ -120,21 +201,33 @@ pub fn host_queue_name() -> String {
 /// children end with `_exit(2)` or `execve(2)`, which run no destructors.
 #[derive(Debug)]
 pub struct HostObjects {
+    key: i32,
     msqid: Option<i32>,
     shmid: Option<i32>,
     semid: Option<i32>,
     queue: Option<String>,
 }
 
-fn created(what: &'static str, call: String, result: libc::c_int) -> Result<i32, IpcError> {
+/// Narrates a System V `*get` call on its return, `call = id`, and turns
+/// its result into the id or an error (`IPC_EXCL`'s EEXIST into
+/// [`IpcError::KeyInUse`]).
+fn created(
+    what: &'static str,
+    key: i32,
+    call: String,
+    result: libc::c_int,
+) -> Result<i32, IpcError> {
     match Errno::result(result) {
         Ok(id) => {
-            narrate::syscall(format!("{call} = {id}"));
+            narrate::returned(format!("{call} = {id}"));
             Ok(id)
         }
         Err(source) => {
-            narrate::syscall(format!("{call} = -1 {source}"));
-            Err(IpcError::Create { what, source })
+            narrate::returned(format!("{call} = -1 {source:?}"));
+            Err(match source {
+                Errno::EEXIST => IpcError::KeyInUse { what, key },
+                _ => IpcError::Create { what, source },
+            })
         }
     }
 }
@@ -144,35 +237,45 @@ impl HostObjects {
     /// (msgget(2), shmget(2), semget(2)) and a POSIX message queue
     /// (mq_open(3)) in the caller's, the host's, IPC namespace.
     ///
-    /// `IPC_PRIVATE` always makes a new object, with no key that another
-    /// program could collide with; the id the kernel returns is its handle.
+    /// The System V objects get the key [`key_for`] this process: a key is
+    /// how unrelated processes find the same object, and what the child
+    /// will look up from inside. `IPC_EXCL` makes sure the objects are new,
+    /// ours to remove: with a key already taken (by a killed run that had
+    /// our PID), the call fails with EEXIST instead of handing back the old
+    /// object.
     // ANCHOR: create
     pub fn create() -> Result<Self, IpcError> {
         narrate::heading("IPC objects on the host");
+        let key = key_for(std::process::id());
         // Built up one by one: if a later step fails, dropping `objects`
         // removes the ones already made.
         let mut objects = HostObjects {
+            key,
             msqid: None,
             shmid: None,
             semid: None,
             queue: None,
         };
-        let flags = libc::IPC_CREAT | 0o600;
+        let flags = libc::IPC_CREAT | libc::IPC_EXCL | 0o600;
+        let k = hex_key(key);
         // SAFETY (these three): plain system calls on integer arguments.
         objects.msqid = Some(created(
             "a message queue",
-            "msgget(IPC_PRIVATE, IPC_CREAT | 0600)".into(),
-            unsafe { libc::msgget(libc::IPC_PRIVATE, flags) },
+            key,
+            format!("msgget({k}, IPC_CREAT | IPC_EXCL | 0600)"),
+            unsafe { libc::msgget(key, flags) },
         )?);
         objects.shmid = Some(created(
             "a shared-memory segment",
-            "shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600)".into(),
-            unsafe { libc::shmget(libc::IPC_PRIVATE, 4096, flags) },
+            key,
+            format!("shmget({k}, 4096, IPC_CREAT | IPC_EXCL | 0600)"),
+            unsafe { libc::shmget(key, 4096, flags) },
         )?);
         objects.semid = Some(created(
             "a semaphore set",
-            "semget(IPC_PRIVATE, 1, IPC_CREAT | 0600)".into(),
-            unsafe { libc::semget(libc::IPC_PRIVATE, 1, flags) },
+            key,
+            format!("semget({k}, 1, IPC_CREAT | IPC_EXCL | 0600)"),
+            unsafe { libc::semget(key, 1, flags) },
         )?);
 
         let name = host_queue_name();
@@ -203,28 +306,140 @@ impl HostObjects {
     }
     // ANCHOR_END: create
 
+    /// The key of the System V objects.
+    pub fn key(&self) -> i32 {
+        self.key
+    }
+
+    /// The message queue's id, while the lesson holds it.
+    pub fn msqid(&self) -> Option<i32> {
+        self.msqid
+    }
+
     /// Shows, from the host, that the objects exist: the System V ones in
-    /// `/proc/sysvipc/*`, the POSIX queue by opening it.
+    /// `/proc/sysvipc/*`, found by their key, the POSIX queue by opening it.
     pub fn show(&self) -> Result<(), IpcError> {
         narrate::file_op("read /proc/sysvipc/msg, /proc/sysvipc/shm, /proc/sysvipc/sem");
-        let listed = |kind: &str, id: Option<i32>| -> Result<String, IpcError> {
-            let Some(id) = id else {
-                return Ok("none made".into());
-            };
-            Ok(if sysv_ids(kind)?.contains(&id) {
-                format!("lists id {id}")
-            } else {
-                format!("does not list id {id}")
-            })
-        };
-        narrate::observe("message queues", listed("msg", self.msqid)?);
-        narrate::observe("shared memory", listed("shm", self.shmid)?);
-        narrate::observe("semaphore sets", listed("sem", self.semid)?);
+        self.observe_by_key("")?;
         if let Some(name) = &self.queue {
             narrate::observe("POSIX queue", describe_queue(name));
         }
         Ok(())
     }
+
+    /// One `host:` line per System V kind: which id the key finds in
+    /// `/proc/sysvipc/<kind>`, against the id the lesson was given.
+    /// `suffix` is added when they agree. Returns true when all agree.
+    fn observe_by_key(&self, suffix: &str) -> Result<bool, IpcError> {
+        let mut all_agree = true;
+        for (kind, label, id) in [
+            ("msg", "message queues", self.msqid),
+            ("shm", "shared memory", self.shmid),
+            ("sem", "semaphore sets", self.semid),
+        ] {
+            let Some(id) = id else { continue };
+            let found = sysv_ids_with_key(kind, self.key)?;
+            let k = hex_key(self.key);
+            let line = match found[..] {
+                [one] if one == id => format!("key {k} is id {id}{suffix}"),
+                [] => {
+                    all_agree = false;
+                    format!("key {k} finds nothing (the lesson made id {id})")
+                }
+                _ => {
+                    all_agree = false;
+                    format!("key {k} is id {found:?}, not the lesson's id {id}")
+                }
+            };
+            narrate::observe(label, line);
+        }
+        Ok(all_agree)
+    }
+
+    /// In the container's child, before `execve`: looks for the host's
+    /// message queue by its key and by its id, and for the host's POSIX
+    /// queue by its name, then makes the container's own queue under the
+    /// same key. See ipc_namespaces(7): keys, ids and queue names are all
+    /// looked up in the caller's IPC namespace.
+    ///
+    /// Each call is narrated on its return, with its result: the result is
+    /// the lesson. A result other than the one the lesson expects is shown
+    /// as it is, with a warning.
+    // ANCHOR: inside
+    pub fn look_from_inside(&self) -> Result<(), IpcError> {
+        let k = hex_key(self.key);
+        // SAFETY: a plain system call on integer arguments.
+        let by_key = Errno::result(unsafe { libc::msgget(self.key, 0) });
+        expect_failure(
+            format!("msgget({k}, 0)"),
+            by_key,
+            Errno::ENOENT,
+            "the key names nothing in this IPC namespace",
+        );
+        if let Some(id) = self.msqid {
+            // SAFETY: IPC_STAT writes one msqid_ds into `buf`, which is
+            // ours and big enough; IPC_RMID takes no buffer.
+            let mut buf: libc::msqid_ds = unsafe { std::mem::zeroed() };
+            let stat = Errno::result(unsafe { libc::msgctl(id, libc::IPC_STAT, &mut buf) });
+            expect_failure(
+                format!("msgctl({id}, IPC_STAT, &buf)"),
+                stat,
+                Errno::EINVAL,
+                "",
+            );
+            let rmid =
+                Errno::result(unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) });
+            expect_failure(
+                format!("msgctl({id}, IPC_RMID, NULL)"),
+                rmid,
+                Errno::EINVAL,
+                "the host's id means nothing here: the container can neither read the host's queue nor remove it",
+            );
+        }
+        if let Some(name) = &self.queue {
+            let call = format!("mq_open({name:?}, O_RDONLY)");
+            match mq_open(name.as_str(), MQ_OFlag::O_RDONLY, Mode::empty(), None) {
+                Ok(queue) => {
+                    let _ = mq_close(queue);
+                    narrate::returned(format!("{call} = mqd"));
+                    narrate::warning("the host's POSIX queue is open to the container");
+                }
+                Err(errno) => {
+                    narrate::returned(format!("{call} = -1 {errno:?}"));
+                    if errno == Errno::ENOENT {
+                        narrate::explain("the host's POSIX queue name means nothing here either");
+                    }
+                }
+            }
+        }
+        // No IPC_EXCL: if the key found something, this shows what.
+        // SAFETY: a plain system call on integer arguments.
+        let result = unsafe { libc::msgget(self.key, libc::IPC_CREAT | 0o600) };
+        let call = format!("msgget({k}, IPC_CREAT | 0600)");
+        let id = match Errno::result(result) {
+            Ok(id) => id,
+            Err(source) => {
+                narrate::returned(format!("{call} = -1 {source:?}"));
+                return Err(IpcError::CreateInside {
+                    key: self.key,
+                    source,
+                });
+            }
+        };
+        narrate::returned(format!("{call} = {id}"));
+        // Each IPC namespace numbers its objects from the start, so the
+        // first queue since boot on the host and the container's first
+        // have the same number.
+        if Some(id) == self.msqid {
+            narrate::explain("the same key now names a different object, the container's; its id is the host's number too, by chance: each IPC namespace counts its own");
+        } else {
+            narrate::explain(
+                "the same key now names a different object, the container's, with an id of its own",
+            );
+        }
+        Ok(())
+    }
+    // ANCHOR_END: inside
 
     /// Removes every object still held, narrating each removal; the first
     /// error is returned, but every object is tried.
@@ -276,6 +491,23 @@ fn removed(what: &'static str, id: i32, result: libc::c_int) -> Result<(), IpcEr
         })
 }
 
+/// Narrates a call made from inside to reach a host object, on its return,
+/// and explains a failure with `expected`; anything else is shown as it is.
+fn expect_failure(call: String, result: Result<libc::c_int, Errno>, expected: Errno, why: &str) {
+    match result {
+        Err(errno) => {
+            narrate::returned(format!("{call} = -1 {errno:?}"));
+            if errno == expected && !why.is_empty() {
+                narrate::explain(why);
+            }
+        }
+        Ok(value) => {
+            narrate::returned(format!("{call} = {value}"));
+            narrate::warning("the container reached an object of the host's");
+        }
+    }
+}
+
 impl Drop for HostObjects {
     fn drop(&mut self) {
         if let Err(error) = self.remove() {
@@ -322,27 +554,51 @@ pub fn mount_mqueue() -> Result<(), IpcError> {
 }
 // ANCHOR_END: mqueue
 
-/// After the run: the queue made inside is not on the host, then the
-/// host's objects are removed and the host's System V table compared with
-/// `before`.
+/// After the run, from the host: the host's System V objects still have
+/// their key and their ids, and the host's POSIX queue is still there;
+/// after the demo (`demo_ran`), the container's `/made-inside` queue is
+/// not on the host. Then the host's objects are removed and the host's
+/// System V tables compared with `before`. Returns true when every check
+/// held.
+///
+/// Only what was checked is said: after a command of the learner's, the
+/// lesson does not know what the container made.
 pub fn show_host_after(
     mut objects: HostObjects,
     before: &[(String, Vec<i32>)],
+    demo_ran: bool,
 ) -> Result<bool, IpcError> {
     narrate::heading("The host's IPC objects, after the run");
-    narrate::observe("made-inside", describe_queue(INSIDE_QUEUE));
-    narrate::explain(
-        "the container's queue lived in the container's IPC namespace, and went away with it",
-    );
+    narrate::file_op("read /proc/sysvipc/msg, /proc/sysvipc/shm, /proc/sysvipc/sem");
+    let mut held = objects.observe_by_key(", as before the run")?;
+    if let Some(name) = &objects.queue {
+        let line = describe_queue(name);
+        held &= line.ends_with("exists");
+        narrate::observe("POSIX queue", line);
+    }
+    if demo_ran {
+        narrate::observe("made-inside", describe_queue(INSIDE_QUEUE));
+        // Checked: the host's table above lists one queue with the key,
+        // its own, and /made-inside is not the host's. Not checked, and
+        // not claimed: that the container's namespace is gone (a process
+        // that joined it with setns(2) would keep it alive); nothing on
+        // the host can look into it.
+        narrate::explain(format!(
+            "neither the container's queue with key {} nor its /made-inside is on the host:\n\
+             they lived in the container's IPC namespace, whose objects are destroyed\n\
+             when its last process ends (ipc_namespaces(7))",
+            hex_key(objects.key)
+        ));
+    }
     objects.remove()?;
     narrate::file_op("read /proc/sysvipc/msg, /proc/sysvipc/shm, /proc/sysvipc/sem");
     let same = sysv_snapshot()? == before;
     if same {
-        narrate::success("the host's IPC objects are as they were before the lesson");
+        narrate::success("the host's System V IPC objects are as they were before the lesson");
     } else {
         narrate::warning("the host's System V IPC objects differ from before the lesson: something else on this machine made or removed some meanwhile");
     }
-    Ok(same)
+    Ok(held && same)
 }
 
 #[cfg(test)]
@@ -356,6 +612,35 @@ mod tests {
                     \x20 12345678          5   644           0          0     0     0     0     0     0     0          0          0 1700000000\n";
         assert_eq!(parse_sysv_ids(text), vec![32768, 5]);
         assert!(parse_sysv_ids("  key msqid\n").is_empty());
+    }
+
+    #[test]
+    fn sysvipc_keys_are_the_first_column() {
+        let text = "       key      msqid perms\n\
+                    \x20        0      32768   600\n\
+                    \x201845501234          5   644\n";
+        assert_eq!(parse_sysv_keys(text), vec![(0, 32768), (1845501234, 5)]);
+    }
+
+    #[test]
+    fn keys_carry_the_tag_and_the_pid() {
+        assert_eq!(key_for(0x1234), 0x6e00_1234);
+        assert_eq!(key_for(4_194_304), 0x6e40_0000);
+        assert_eq!(hex_key(key_for(42)), "0x6e00002a");
+    }
+
+    #[test]
+    fn a_key_in_use_says_which_and_how_to_remove_it() {
+        let error = IpcError::KeyInUse {
+            what: "a message queue",
+            key: key_for(42),
+        };
+        assert_eq!(
+            error.to_string(),
+            "the key 0x6e00002a already names a message queue on the host"
+        );
+        let hint = error.hint().unwrap();
+        assert!(hint.contains("nslab cleanup") && hint.contains("ipcrm -Q 0x6e00002a"));
     }
 
     #[test]

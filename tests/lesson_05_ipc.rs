@@ -1,8 +1,10 @@
 //! Lesson 05: an IPC namespace.
 //!
 //! Checked from outside: an IPC object the test makes on the host is not
-//! visible inside, and after every run (failed ones too) the host's System V
-//! objects and POSIX queues are exactly as before.
+//! visible inside; the demo's key finds a different queue inside than on
+//! the host, and the host's survives; a run with the learner's own command
+//! claims nothing about the demo; and after every run (failed ones too) the
+//! host's System V objects and POSIX queues are exactly as before.
 
 mod common;
 
@@ -13,16 +15,61 @@ use std::sync::{Mutex, MutexGuard};
 
 const BIN: &str = env!("CARGO_BIN_EXE_05-ipc");
 
-/// The shared filters, plus this lesson's: System V ids are handed out by
-/// the kernel, and the host's POSIX queue is named after the lesson's PID.
+/// The shared filters, plus this lesson's: the System V key is made from
+/// the lesson's PID, the host's ids are handed out by the kernel, and the
+/// host's POSIX queue is named after the lesson's PID. The container's id
+/// stays visible: in a fresh IPC namespace the first queue is always id 0.
+/// So does the line that compares it with the host's, which
+/// [`not_the_first_queue_since_boot`] makes the same on every run.
 fn settings() -> insta::Settings {
     let mut settings = common::settings();
     settings.add_filter(r"(?m)^  / \(\S+\)$", "  / ([ROOTFS FS TYPE])");
-    settings.add_filter(r"((?:msg|shm|sem)get\(.*\)) = \d+", "$1 = [ID]");
+    settings.add_filter(r"0x6e[0-9a-f]{6}\b", "[KEY]");
+    settings.add_filter(r"((?:msg|shm|sem)get\(.*IPC_EXCL.*\)) = \d+", "$1 = [ID]");
     settings.add_filter(r"((?:msg|shm|sem)ctl)\(\d+,", "$1([ID],");
-    settings.add_filter(r"lists id \d+", "lists id [ID]");
+    settings.add_filter(r"is id \d+", "is id [ID]");
+    settings.add_filter(r"read by PID \d+;", "read by PID [N];");
     settings.add_filter(r"/nslab-demo-\d+", "/nslab-demo-[PID]");
     settings
+}
+
+/// Makes and removes a message queue on the host, so that the lesson's is
+/// not the host's first since boot: that one has id 0, the same number as
+/// the container's first, and the lesson says so (truly, but differently).
+fn not_the_first_queue_since_boot() {
+    // SAFETY: plain system calls; IPC_RMID takes no buffer.
+    let id = unsafe { libc::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600) };
+    assert!(id >= 0, "msgget: {}", nix::errno::Errno::last());
+    assert_eq!(
+        unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) },
+        0
+    );
+}
+
+/// The key the lesson with PID `pid` uses, as ipcs(1) writes it.
+fn key_of(pid: u32) -> String {
+    format!("0x{:08x}", 0x6e00_0000 | (pid & 0xff_ffff))
+}
+
+/// The lesson's PID, from the name of its POSIX queue.
+fn lessons_pid(out: &str) -> u32 {
+    lessons_queue(out)["/nslab-demo-".len()..].parse().unwrap()
+}
+
+/// The number after `prefix` on the line that starts with it (after any
+/// indentation).
+fn number_after(out: &str, prefix: &str) -> i32 {
+    let line = out
+        .lines()
+        .map(str::trim_start)
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starting {prefix:?} in:\n{out}"));
+    let digits: String = line[prefix.len()..]
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().unwrap_or_else(|_| panic!("{line:?}"))
 }
 
 /// One run at a time: each test compares the host's IPC objects before and
@@ -91,10 +138,12 @@ fn run_leaving_host_alone(args: &[&str]) -> (i32, String, String) {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn demo_narration_and_output() {
     require_root!();
     common::rootfs();
     let _one = one_at_a_time();
+    not_the_first_queue_since_boot();
     settings().bind(|| assert_cmd_snapshot!(common::lesson(BIN)));
 }
 
@@ -118,6 +167,7 @@ impl Drop for TestObjects {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn an_ipc_object_made_on_the_host_is_absent_inside() {
     require_root!();
     let _one = one_at_a_time();
@@ -160,24 +210,27 @@ fn an_ipc_object_made_on_the_host_is_absent_inside() {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn the_demo_shows_the_objects_from_the_host_but_not_inside() {
     require_root!();
     let _one = one_at_a_time();
     let (code, out, err) = run_leaving_host_alone(&[]);
     assert_eq!(code, 0, "{err}");
+    let key = key_of(lessons_pid(&out));
     for line in [
-        "host: message queues:  lists id",
-        "host: shared memory:   lists id",
-        "host: semaphore sets:  lists id",
-        "inside: message queues: 0 in /proc/sysvipc/msg",
-        "inside: shared memory:  0 in /proc/sysvipc/shm",
-        "inside: semaphore sets: 0 in /proc/sysvipc/sem",
-        "inside: /dev/mqueue:    empty",
-        "inside: /dev/mqueue:    made-inside",
-        "host: made-inside:     /made-inside: ENOENT",
-        "✓ the host's IPC objects are as they were before the lesson",
+        format!("host: message queues:  key {key} is id"),
+        format!("host: shared memory:   key {key} is id"),
+        format!("host: semaphore sets:  key {key} is id"),
+        // Only the container's own queue, made by the child before execve.
+        "inside: message queues: 1 in /proc/sysvipc/msg".into(),
+        "inside: shared memory:  0 in /proc/sysvipc/shm".into(),
+        "inside: semaphore sets: 0 in /proc/sysvipc/sem".into(),
+        "inside: /dev/mqueue:    empty".into(),
+        "inside: /dev/mqueue:    made-inside".into(),
+        "host: made-inside:     /made-inside: ENOENT".into(),
+        "✓ the host's System V IPC objects are as they were before the lesson".into(),
     ] {
-        assert!(out.contains(line), "no {line:?} in:\n{out}");
+        assert!(out.contains(&line), "no {line:?} in:\n{out}");
     }
     let queue = lessons_queue(&out);
     assert!(
@@ -188,6 +241,79 @@ fn the_demo_shows_the_objects_from_the_host_but_not_inside() {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn the_same_key_names_a_different_object_inside_and_the_hosts_survives() {
+    require_root!();
+    let _one = one_at_a_time();
+    not_the_first_queue_since_boot();
+    let (code, out, err) = run_leaving_host_alone(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    // The lesson's removal of its own objects worked: nothing in the
+    // container removed them first.
+    assert!(err.is_empty(), "{err}");
+    let key = key_of(lessons_pid(&out));
+    let host_id = number_after(&out, &format!("host: message queues:  key {key} is id"));
+    // Inside, before execve: the key and the host's id find nothing.
+    for line in [
+        format!("→ msgget({key}, 0) = -1 ENOENT"),
+        format!("→ msgctl({host_id}, IPC_STAT, &buf) = -1 EINVAL"),
+        format!("→ msgctl({host_id}, IPC_RMID, NULL) = -1 EINVAL"),
+        format!("→ mq_open({:?}, O_RDONLY) = -1 ENOENT", lessons_queue(&out)),
+    ] {
+        assert!(out.contains(&line), "no {line:?} in:\n{out}");
+    }
+    let made = number_after(&out, &format!("→ msgget({key}, IPC_CREAT | 0600) ="));
+    // What the container's shell read in its own /proc/sysvipc/msg.
+    let found = number_after(&out, &format!("inside: key {key}:    msqid"));
+    assert_eq!(found, made, "{out}");
+    assert_ne!(found, host_id, "{out}");
+    // Read by a process other than the one that made it, PID 1.
+    let reader = number_after(
+        &out,
+        &format!("inside: key {key}:    msqid {found}  (read by PID"),
+    );
+    assert_ne!(reader, 1, "{out}");
+    // After the run, from the host: the host's queue, with its key and id.
+    assert!(
+        out.contains(&format!(
+            "host: message queues:  key {key} is id {host_id}, as before the run"
+        )),
+        "{out}"
+    );
+    assert!(out.contains(&format!("→ msgctl({host_id}, IPC_RMID, NULL)\n")));
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn a_command_of_the_learners_gets_no_claims_about_the_demo() {
+    require_root!();
+    let _one = one_at_a_time();
+    let (code, out, err) = run_leaving_host_alone(&["--", "sh", "-c", "true"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let key = key_of(lessons_pid(&out));
+    for claim in [
+        "made-inside",
+        "took them along",
+        "the same key now names",
+        "IPC_CREAT | 0600)",
+        "IPC_STAT",
+        "inside:",
+    ] {
+        assert!(!out.contains(claim), "{claim:?} in:\n{out}");
+    }
+    for line in [
+        format!("host: message queues:  key {key} is id"),
+        format!("host: shared memory:   key {key} is id"),
+        format!("host: semaphore sets:  key {key} is id"),
+        "✓ the host's System V IPC objects are as they were before the lesson".into(),
+    ] {
+        assert!(out.contains(&line), "no {line:?} in:\n{out}");
+    }
+    assert_eq!(out.matches(", as before the run").count(), 3, "{out}");
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn the_host_objects_are_removed_when_the_command_fails() {
     require_root!();
     let _one = one_at_a_time();
@@ -200,6 +326,7 @@ fn the_host_objects_are_removed_when_the_command_fails() {
 }
 
 #[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn the_uts_and_mount_namespaces_are_still_there() {
     require_root!();
     let _one = one_at_a_time();
@@ -219,4 +346,72 @@ fn the_uts_and_mount_namespaces_are_still_there() {
     assert_eq!(lines[1], "1", "{out}");
     assert_eq!(lines.len(), 3, "{out}");
     assert_eq!(common::host_hostname(), host);
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn a_key_already_taken_is_reported_and_its_object_left_alone() {
+    use std::os::unix::process::CommandExt;
+    require_root!();
+    let _one = one_at_a_time();
+    common::rootfs();
+    let ids = sysv_ids();
+    let mut cmd = common::lesson(BIN);
+    // Plays a killed earlier run with the same PID: in the forked child,
+    // before exec, a queue with the key the lesson will use.
+    // SAFETY: getpid and msgget are async-signal-safe system calls.
+    unsafe {
+        cmd.pre_exec(|| {
+            let key = 0x6e00_0000 | (libc::getpid() & 0xff_ffff);
+            if libc::msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let key = 0x6e00_0000 | (child.id() as i32 & 0xff_ffff);
+    let output = child.wait_with_output().unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    let planted: Vec<i32> = std::fs::read_to_string("/proc/sysvipc/msg")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut columns = l.split_whitespace();
+            (columns.next()? == key.to_string()).then(|| columns.next()?.parse().ok())?
+        })
+        .collect();
+    for id in &planted {
+        // SAFETY: IPC_RMID takes no buffer.
+        unsafe { libc::msgctl(*id, libc::IPC_RMID, std::ptr::null_mut()) };
+    }
+    assert_eq!(planted.len(), 1, "the planted queue is gone:\n{out}{err}");
+    assert_ne!(output.status.code(), Some(0), "{out}{err}");
+    let hex = format!("0x{key:08x}");
+    assert!(
+        out.contains(&format!(
+            "→ msgget({hex}, IPC_CREAT | IPC_EXCL | 0600) = -1 EEXIST"
+        )),
+        "{out}"
+    );
+    assert!(
+        err.contains(&format!(
+            "the key {hex} already names a message queue on the host"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("nslab cleanup") && err.contains(&format!("ipcrm -Q {hex}")),
+        "{err}"
+    );
+    assert!(!out.contains("clone("), "{out}");
+    assert_eq!(sysv_ids(), ids, "{out}{err}");
 }
