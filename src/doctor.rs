@@ -38,13 +38,19 @@ pub use crate::namespace::Namespace;
 use crate::rootfs::{self, RootfsError, Source};
 use colored::Colorize;
 use nix::errno::Errno;
+use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
+use nix::sys::stat::Mode;
 use nix::sys::statfs::{statfs, FsType, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+use nix::sys::statvfs::{statvfs, FsFlags};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, geteuid, ForkResult, Uid};
+use nix::unistd::{chdir, fork, geteuid, mkdir, pipe, pivot_root, read, write, ForkResult, Uid};
+use std::ffi::{CStr, CString};
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, Write as _};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -67,6 +73,42 @@ pub enum DoctorError {
     Statfs {
         /// The directory.
         path: PathBuf,
+        /// The cause.
+        #[source]
+        source: Errno,
+    },
+    /// statvfs(2) on a directory failed.
+    #[error("failed to statvfs {}", path.display())]
+    Statvfs {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: Errno,
+    },
+    /// Making the empty directory a probe works in failed.
+    #[error("failed to create the probe directory {}", path.display())]
+    CreateProbeDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Removing a probe directory failed: it is left behind.
+    #[error("failed to remove the probe directory {}", path.display())]
+    RemoveProbeDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// pipe(2) for a probe child's report failed.
+    #[error("failed to make a pipe for the child trying {call}")]
+    Pipe {
+        /// The call the child was going to try.
+        call: String,
         /// The cause.
         #[source]
         source: Errno,
@@ -935,6 +977,505 @@ pub fn interpret_rootfs(source: &Result<Source, RootfsError>) -> Fact {
 }
 
 // ---------------------------------------------------------------------------
+// The state directory: can the rootfs's programs run there?
+// ---------------------------------------------------------------------------
+
+/// The environment variable that moves the state directory, for the
+/// doctor as for the lessons (their `--state-dir`).
+pub const STATE_DIR_ENV: &str = "NSLAB_STATE_DIR";
+
+/// The state directory the lessons would use: `$NSLAB_STATE_DIR`, or
+/// [`rootfs::DEFAULT_STATE_DIR`].
+pub fn state_dir() -> PathBuf {
+    std::env::var_os(STATE_DIR_ENV)
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(rootfs::DEFAULT_STATE_DIR))
+}
+
+/// The directory that stands for `dir`'s file system: `dir` itself, or,
+/// before the first lesson has made it, its nearest ancestor that exists,
+/// on whose file system it will be made.
+pub fn nearest_existing(dir: &Path) -> PathBuf {
+    dir.ancestors()
+        .find(|ancestor| ancestor.is_dir())
+        // A relative path none of whose ancestors exist yet is made in
+        // the current directory.
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// What statvfs(2) says about the state directory's file system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateDirFs {
+    /// The state directory.
+    pub dir: PathBuf,
+    /// The directory examined: `dir`, or its nearest existing ancestor.
+    pub examined: PathBuf,
+    /// Mounted `noexec` (`ST_NOEXEC`): no program on it can be executed.
+    pub noexec: bool,
+    /// Mounted `nodev` (`ST_NODEV`): device nodes on it cannot be opened.
+    pub nodev: bool,
+}
+
+/// The state-directory fact.
+///
+/// The default rootfs is built in the state directory, so its programs,
+/// `/bin/sh` first, are executed from that file system: on a `noexec`
+/// mount execve(2) fails with EACCES, and no lesson from 01 on can start
+/// its command. `nodev` only matters to device nodes made there, and no
+/// lesson makes any: 01 and 02 make no nodes at all, and from 03 on the
+/// nodes go on a fresh tmpfs mounted at the container's `/dev`. So `nodev`
+/// is a note, not a problem.
+pub fn interpret_state_dir(state: &StateDirFs) -> Fact {
+    let label = "state directory";
+    let place = if state.examined == state.dir {
+        state.dir.display().to_string()
+    } else {
+        format!(
+            "{} (not made yet; it will be made on the file system of {})",
+            state.dir.display(),
+            state.examined.display()
+        )
+    };
+    if state.noexec {
+        return Fact::missing(
+            label,
+            format!(
+                "{place} is on a file system mounted noexec: the rootfs's programs could not run"
+            ),
+            format!(
+                "give the lessons a state directory on another file system (`--state-dir DIR`, \
+                 or NSLAB_STATE_DIR=DIR for the doctor too), or remount this one with exec: \
+                 `sudo mount -o remount,exec \"$(findmnt -no TARGET -T {})\"`",
+                state.examined.display()
+            ),
+        );
+    }
+    if state.nodev {
+        return Fact::ok(
+            label,
+            format!(
+                "{place}: programs can run; it is mounted nodev, so device nodes made there would \
+                 not open, but no lesson makes any there (03 on make theirs on a fresh tmpfs /dev)"
+            ),
+        );
+    }
+    Fact::ok(
+        label,
+        format!("{place}: programs can run (not mounted noexec)"),
+    )
+}
+
+/// statvfs(2) of the state directory, or of its nearest existing ancestor.
+fn probe_state_dir(dir: &Path) -> Result<StateDirFs, DoctorError> {
+    let examined = nearest_existing(dir);
+    let stat = statvfs(&examined).map_err(|source| DoctorError::Statvfs {
+        path: examined.clone(),
+        source,
+    })?;
+    Ok(StateDirFs {
+        dir: dir.to_path_buf(),
+        noexec: stat.flags().contains(FsFlags::ST_NOEXEC),
+        nodev: stat.flags().contains(FsFlags::ST_NODEV),
+        examined,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Probing step by step in a child, in a directory of its own.
+// ---------------------------------------------------------------------------
+
+/// A step of a probe that failed: which one (its index in the probe's list
+/// of steps) and what the kernel said.
+type StepFailure = (usize, Errno);
+
+/// Runs `steps` in a forked child, and returns which step failed, if any.
+///
+/// As with [`probe_unshare`], a child keeps the doctor in the host's
+/// namespaces; the mounts a probe makes in the child's own mount namespace
+/// disappear with it. The child writes the failed step and its errno (two
+/// bytes: errno values are below 256) into a pipe, and exits.
+///
+/// `steps` runs between fork(2) and _exit(2), so it may only make
+/// async-signal-safe calls (signal-safety(7)) and must not allocate: pass
+/// it paths made into `CString`s before the fork.
+fn run_steps_in_child(
+    call: &str,
+    steps: impl FnOnce() -> Result<(), StepFailure>,
+) -> Result<Result<(), StepFailure>, DoctorError> {
+    let (read_end, write_end) = pipe().map_err(|source| DoctorError::Pipe {
+        call: call.to_string(),
+        source,
+    })?;
+    // SAFETY: the child runs `steps` (async-signal-safe calls only, see
+    // above), write(2) and _exit(2), and allocates nothing.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            let code = match steps() {
+                Ok(()) => 0,
+                Err((step, errno)) => {
+                    // Step indexes and errno values fit in a byte.
+                    let _ = write(&write_end, &[step as u8, errno as i32 as u8]);
+                    1
+                }
+            };
+            // SAFETY: _exit(2) takes no pointers and never returns.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(ForkResult::Parent { child }) => {
+            // Close the parent's copy of the write end, so that the read
+            // below sees end-of-file once the child is gone.
+            drop(write_end);
+            let status = waitpid(child, None).map_err(|source| DoctorError::Wait {
+                call: call.to_string(),
+                source,
+            })?;
+            let mut failure = [0u8; 2];
+            let got = read(read_end.as_raw_fd(), &mut failure).unwrap_or(0);
+            match status {
+                WaitStatus::Exited(_, 0) => Ok(Ok(())),
+                WaitStatus::Exited(_, 1) if got == 2 => Ok(Err((
+                    usize::from(failure[0]),
+                    Errno::from_raw(i32::from(failure[1])),
+                ))),
+                status => Err(DoctorError::ProbeChild {
+                    call: call.to_string(),
+                    status,
+                }),
+            }
+        }
+        Err(source) => Err(DoctorError::Fork {
+            call: call.to_string(),
+            source,
+        }),
+    }
+}
+
+/// The result of a step, as [`run_steps_in_child`] wants it.
+fn step<T>(index: usize, result: nix::Result<T>) -> Result<(), StepFailure> {
+    result.map(drop).map_err(|errno| (index, errno))
+}
+
+/// An empty directory a probe works in, made by the doctor and removed by
+/// it with rmdir(2) (never a recursive delete: if a mount were still on
+/// it, rmdir would refuse instead of deleting through it).
+struct ProbeDir {
+    path: PathBuf,
+    /// Subdirectories the probe child may make, removed first.
+    inner: &'static [&'static str],
+}
+
+impl ProbeDir {
+    /// Makes `<parent>/.nslab-doctor-<what>-<pid>`.
+    fn create(
+        parent: &Path,
+        what: &str,
+        inner: &'static [&'static str],
+    ) -> Result<ProbeDir, DoctorError> {
+        let path = parent.join(format!(".nslab-doctor-{what}-{}", std::process::id()));
+        fs::create_dir(&path).map_err(|source| DoctorError::CreateProbeDir {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(ProbeDir { path, inner })
+    }
+
+    /// The path as a C string, made before the fork (see [`run_steps_in_child`]).
+    fn c_path(&self) -> Result<CString, DoctorError> {
+        CString::new(self.path.as_os_str().as_bytes()).map_err(|_| DoctorError::CreateProbeDir {
+            path: self.path.clone(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, "the path holds a NUL byte"),
+        })
+    }
+
+    /// Removes the directory, and what the child made in it. The child's
+    /// mounts died with its mount namespace, so all of it is empty.
+    fn remove(self) -> Result<(), DoctorError> {
+        for name in self.inner {
+            let inner = self.path.join(name);
+            match fs::remove_dir(&inner) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(DoctorError::RemoveProbeDir {
+                        path: inner,
+                        source,
+                    })
+                }
+            }
+        }
+        fs::remove_dir(&self.path).map_err(|source| DoctorError::RemoveProbeDir {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Mounting and pivot_root in the state directory (lessons 03 on).
+// ---------------------------------------------------------------------------
+
+/// The steps of the pivot probe, in order: the ones lesson 03 takes to
+/// move the container into its rootfs, in a directory of the state
+/// directory's file system instead of the rootfs.
+pub const PIVOT_STEPS: [&str; 6] = [
+    "unshare(CLONE_NEWNS)",
+    "mount(NULL, \"/\", NULL, MS_REC | MS_PRIVATE, NULL)",
+    "mount(DIR, DIR, NULL, MS_BIND, NULL)",
+    "chdir(DIR)",
+    "mkdir(\"put_old\", 0700)",
+    "pivot_root(\".\", \"put_old\")",
+];
+/// The index of pivot_root in [`PIVOT_STEPS`].
+pub const PIVOT_ROOT_STEP: usize = 5;
+
+/// How the pivot probe went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PivotAttempt {
+    /// Tried as root: every step worked, or this one failed.
+    Tried(Result<(), StepFailure>),
+    /// Not tried: without root, mount(2) and pivot_root(2) are refused.
+    NotRoot,
+}
+
+/// The type of the file system mounted at `/`, from the text of
+/// `/proc/self/mountinfo` (the last `/` mount, the one on top).
+pub fn root_fs_type(mountinfo: &str) -> Option<String> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (mount, super_block) = line.split_once(" - ")?;
+            (mount.split_whitespace().nth(4)? == "/")
+                .then(|| super_block.split_whitespace().next().map(str::to_string))?
+        })
+        .next_back()
+}
+
+/// The mount-and-pivot fact, for the directory the probe worked in
+/// (`dir`), the type of the file system at `/` (`root_type`) and the
+/// attempt.
+pub fn interpret_pivot(dir: &Path, root_type: Option<&str>, attempt: PivotAttempt) -> Fact {
+    let label = "mount and pivot_root";
+    let dir = dir.display();
+    let failure = match attempt {
+        PivotAttempt::NotRoot => {
+            return Fact::untested(
+                label,
+                "could not test without root",
+                "run `sudo nslab doctor` to test it",
+            )
+        }
+        PivotAttempt::Tried(Ok(())) => {
+            return Fact::ok(label, format!("a bind mount and pivot_root work in {dir}"))
+        }
+        PivotAttempt::Tried(Err(failure)) => failure,
+    };
+    let (index, errno) = failure;
+    let call = PIVOT_STEPS.get(index).copied().unwrap_or("a step");
+    let elsewhere = "put the state directory on another file system (`--state-dir DIR`), \
+                     or give the lessons a rootfs on one (`--rootfs DIR`)";
+    match (index, errno) {
+        // pivot_root(2): EINVAL "The current root is on the rootfs (initial
+        // ramfs) mount": a machine that never left its initramfs has a root
+        // that pivot_root cannot move, wherever the new root is.
+        (PIVOT_ROOT_STEP, Errno::EINVAL) if root_type == Some("rootfs") => Fact::missing(
+            label,
+            format!(
+                "{call} fails with EINVAL in {dir}: / is the initramfs (rootfs), \
+                 which pivot_root cannot move"
+            ),
+            "boot with a real root file system (root= on the kernel command line, \
+             or switch_root to it from the initramfs)",
+        ),
+        (_, Errno::EPERM) => Fact::missing(
+            label,
+            format!("{call} fails even for root in {dir}: {}", errno_text(errno)),
+            "a seccomp filter, a security module or a chroot forbids it: \
+             run nslab on the host or in a VM, not inside a container",
+        ),
+        _ => Fact::missing(
+            label,
+            format!("{call} fails in {dir}: {}", errno_text(errno)),
+            elsewhere,
+        ),
+    }
+}
+
+/// The pivot probe's steps, run in the child; `dir` is the probe directory.
+fn pivot_steps(dir: &CStr) -> Result<(), StepFailure> {
+    step(0, unshare(CloneFlags::CLONE_NEWNS))?;
+    // Private first, as in lesson 03: pivot_root(2) fails with EINVAL when
+    // the new root's parent mount is shared, as `/` is on systemd hosts.
+    step(
+        1,
+        mount(
+            None::<&CStr>,
+            c"/",
+            None::<&CStr>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&CStr>,
+        ),
+    )?;
+    // pivot_root needs the new root to be a mount point: bind it onto itself.
+    step(
+        2,
+        mount(
+            Some(dir),
+            dir,
+            None::<&CStr>,
+            MsFlags::MS_BIND,
+            None::<&CStr>,
+        ),
+    )?;
+    step(3, chdir(dir))?;
+    step(4, mkdir(c"put_old", Mode::S_IRWXU))?;
+    step(5, pivot_root(c".", c"put_old"))
+}
+
+/// Probes mounting and pivot_root in a directory made under `base` (the
+/// state directory or its nearest existing ancestor).
+fn probe_pivot(base: &Path, is_root: bool) -> Result<PivotAttempt, DoctorError> {
+    if !is_root {
+        return Ok(PivotAttempt::NotRoot);
+    }
+    let dir = ProbeDir::create(base, "pivot", &["put_old"])?;
+    let attempt = dir
+        .c_path()
+        .and_then(|c_dir| run_steps_in_child("pivot_root", || pivot_steps(&c_dir)));
+    // Remove the directory whatever happened; report the first error.
+    let removed = dir.remove();
+    let attempt = attempt?;
+    removed?;
+    Ok(PivotAttempt::Tried(attempt))
+}
+
+// ---------------------------------------------------------------------------
+// IPC: System V IPC and POSIX message queues (lesson 05).
+// ---------------------------------------------------------------------------
+
+/// The list of System V message queues; it exists when the kernel has
+/// System V IPC (sysvipc(7)).
+pub const SYSVIPC_MSG: &str = "/proc/sysvipc/msg";
+
+/// The System V IPC fact, from whether [`SYSVIPC_MSG`] exists.
+pub fn interpret_sysv_ipc(msg_exists: bool) -> Fact {
+    let label = "System V IPC";
+    if msg_exists {
+        Fact::ok(label, format!("{SYSVIPC_MSG} exists"))
+    } else {
+        Fact::missing(
+            label,
+            format!(
+                "{SYSVIPC_MSG} does not exist: this kernel has no System V IPC \
+                 (or /proc is not mounted)"
+            ),
+            "use a kernel built with CONFIG_SYSVIPC=y",
+        )
+    }
+}
+
+/// The steps of the mqueue probe, in order: lesson 05 mounts a fresh
+/// mqueue file system for the container's IPC namespace.
+pub const MQUEUE_STEPS: [&str; 3] = [
+    "unshare(CLONE_NEWNS)",
+    "mount(NULL, \"/\", NULL, MS_REC | MS_PRIVATE, NULL)",
+    "mount(\"mqueue\", DIR, \"mqueue\", 0, NULL)",
+];
+
+/// The POSIX message queue fact, from whether `/proc/filesystems` lists
+/// `mqueue` and, as root, how mounting one went (`None` when not tried).
+pub fn interpret_mqueue(listed: bool, mounted: Option<Result<(), StepFailure>>) -> Fact {
+    let label = "POSIX mqueue";
+    let build_fix = "use a kernel built with CONFIG_POSIX_MQUEUE=y";
+    match (listed, mounted) {
+        (_, Some(Ok(()))) => Fact::ok(label, "mount -t mqueue works in a private mount namespace"),
+        (true, None) => Fact::ok(label, "mqueue is listed in /proc/filesystems"),
+        (false, None) => Fact::missing(
+            label,
+            "mqueue is not in /proc/filesystems: this kernel has no POSIX message queues",
+            build_fix,
+        ),
+        (listed, Some(Err((index, errno)))) => {
+            let call = MQUEUE_STEPS.get(index).copied().unwrap_or("a step");
+            let detail = format!("{call} fails: {}", errno_text(errno));
+            if listed {
+                Fact::missing(
+                    label,
+                    detail,
+                    "a seccomp filter, a security module or a chroot forbids it: \
+                     run nslab on the host or in a VM, not inside a container",
+                )
+            } else {
+                Fact::missing(
+                    label,
+                    format!("{detail}; mqueue is not in /proc/filesystems"),
+                    build_fix,
+                )
+            }
+        }
+    }
+}
+
+/// The mqueue probe's steps, run in the child; `dir` is the probe directory.
+fn mqueue_steps(dir: &CStr) -> Result<(), StepFailure> {
+    step(0, unshare(CloneFlags::CLONE_NEWNS))?;
+    step(
+        1,
+        mount(
+            None::<&CStr>,
+            c"/",
+            None::<&CStr>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&CStr>,
+        ),
+    )?;
+    step(
+        2,
+        mount(
+            Some(c"mqueue"),
+            dir,
+            Some(c"mqueue"),
+            MsFlags::empty(),
+            None::<&CStr>,
+        ),
+    )
+}
+
+/// Probes System V IPC and POSIX message queues; the mqueue mount only as
+/// root, in a directory under the system's temporary directory.
+fn probe_ipc(is_root: bool) -> (Fact, Fact) {
+    let sysv = interpret_sysv_ipc(Path::new(SYSVIPC_MSG).exists());
+    let filesystems_path = Path::new("/proc/filesystems");
+    let listed = match fs::read_to_string(filesystems_path) {
+        Ok(text) => filesystem_listed(&text, "mqueue"),
+        Err(source) => {
+            let e = DoctorError::ReadFile {
+                path: filesystems_path.to_path_buf(),
+                source,
+            };
+            return (sysv, Fact::probe_failed("POSIX mqueue", &e));
+        }
+    };
+    if !is_root {
+        return (sysv, interpret_mqueue(listed, None));
+    }
+    let mounted = ProbeDir::create(&std::env::temp_dir(), "mqueue", &[]).and_then(|dir| {
+        let attempt = dir
+            .c_path()
+            .and_then(|c_dir| run_steps_in_child("mount mqueue", || mqueue_steps(&c_dir)));
+        let removed = dir.remove();
+        let attempt = attempt?;
+        removed?;
+        Ok(attempt)
+    });
+    let mqueue = match mounted {
+        Ok(attempt) => interpret_mqueue(listed, Some(attempt)),
+        Err(e) => Fact::probe_failed("POSIX mqueue", &e),
+    };
+    (sysv, mqueue)
+}
+
+// ---------------------------------------------------------------------------
 // All the facts, and the lessons that need them.
 // ---------------------------------------------------------------------------
 
@@ -945,6 +1486,10 @@ pub struct Facts {
     pub root: Fact,
     /// Where the default rootfs would come from.
     pub rootfs: Fact,
+    /// Whether programs can run from the state directory's file system.
+    pub state_dir: Fact,
+    /// Whether mounting and pivot_root work in the state directory.
+    pub pivot: Fact,
     /// One fact per namespace kind, in [`Namespace::ALL`] order.
     pub namespaces: Vec<(Namespace, Fact)>,
     /// The sysctls that can switch user namespaces off.
@@ -955,12 +1500,31 @@ pub struct Facts {
     pub cgroup_mode: Fact,
     /// The cgroup controllers lesson 08 needs.
     pub cgroup_controllers: Fact,
+    /// System V IPC.
+    pub sysv_ipc: Fact,
+    /// POSIX message queues.
+    pub mqueue: Fact,
 }
 
 impl Facts {
     /// Runs every probe on this machine.
     pub fn probe() -> Facts {
         let euid = geteuid();
+        let state = state_dir();
+        let base = nearest_existing(&state);
+        let state_fs = match probe_state_dir(&state) {
+            Ok(state_fs) => interpret_state_dir(&state_fs),
+            Err(e) => Fact::probe_failed("state directory", &e),
+        };
+        // The root's type only sharpens the advice for an EINVAL.
+        let root_type = fs::read_to_string("/proc/self/mountinfo")
+            .ok()
+            .and_then(|mountinfo| root_fs_type(&mountinfo));
+        let pivot = match probe_pivot(&base, euid.is_root()) {
+            Ok(attempt) => interpret_pivot(&base, root_type.as_deref(), attempt),
+            Err(e) => Fact::probe_failed("mount and pivot_root", &e),
+        };
+        let (sysv_ipc, mqueue) = probe_ipc(euid.is_root());
         let (cgroup_mode, cgroup_controllers) = match probe_cgroups() {
             Ok(cgroups) => (
                 interpret_cgroup_mode(&cgroups),
@@ -974,18 +1538,23 @@ impl Facts {
         Facts {
             root: interpret_root(euid),
             rootfs: interpret_rootfs(&rootfs::detect_source()),
+            state_dir: state_fs,
+            pivot,
             namespaces: probe_namespaces(euid.is_root()),
             userns_sysctls: probe_userns_sysctls(),
             overlay: probe_overlay(),
             cgroup_mode,
             cgroup_controllers,
+            sysv_ipc,
+            mqueue,
         }
     }
 
     /// Every fact, in the order of the report.
     pub fn all(&self) -> Vec<&Fact> {
-        let mut all = vec![&self.root, &self.rootfs];
+        let mut all = vec![&self.root, &self.rootfs, &self.state_dir, &self.pivot];
         all.extend(self.namespaces.iter().map(|(_, fact)| fact));
+        all.extend([&self.sysv_ipc, &self.mqueue]);
         all.extend(&self.userns_sysctls);
         all.extend([&self.overlay, &self.cgroup_mode, &self.cgroup_controllers]);
         all
@@ -995,17 +1564,25 @@ impl Facts {
     pub fn for_need(&self, need: Need) -> Vec<&Fact> {
         match need {
             Need::Root => vec![&self.root],
-            Need::Rootfs => vec![&self.rootfs],
-            Need::Ns(kind) => self
-                .namespaces
-                .iter()
-                .filter(|(k, _)| *k == kind)
-                .map(|(_, fact)| fact)
-                .collect(),
+            Need::Rootfs => vec![&self.rootfs, &self.state_dir],
+            Need::Ns(kind) => {
+                let mut facts: Vec<&Fact> = self
+                    .namespaces
+                    .iter()
+                    .filter(|(k, _)| *k == kind)
+                    .map(|(_, fact)| fact)
+                    .collect();
+                // A mount namespace is only as good as what the lessons do
+                // in it: mount, then pivot_root into the rootfs.
+                if kind == Namespace::Mnt {
+                    facts.push(&self.pivot);
+                }
+                facts
+            }
             Need::UnprivilegedUserns => self.userns_sysctls.iter().collect(),
             Need::Cgroups => vec![&self.cgroup_mode, &self.cgroup_controllers],
             Need::Overlay => vec![&self.overlay],
-            Need::Ipc => vec![],
+            Need::Ipc => vec![&self.sysv_ipc, &self.mqueue],
         }
     }
 }
@@ -1579,6 +2156,148 @@ pids\t4\t65\t1
             .contains("apt install busybox-static"));
     }
 
+    // --- State directory -------------------------------------------------
+
+    fn state_fs(noexec: bool, nodev: bool) -> StateDirFs {
+        StateDirFs {
+            dir: PathBuf::from("/var/lib/nslab"),
+            examined: PathBuf::from("/var/lib/nslab"),
+            noexec,
+            nodev,
+        }
+    }
+
+    #[test]
+    fn a_noexec_state_directory_is_missing_with_two_fixes() {
+        let fact = interpret_state_dir(&state_fs(true, true));
+        assert_eq!(fact.status, Status::Missing);
+        assert!(fact.detail.contains("noexec"), "{fact:?}");
+        assert!(fix_of(&fact).contains("--state-dir"), "{fact:?}");
+        assert!(fix_of(&fact).contains("remount,exec"), "{fact:?}");
+    }
+
+    #[test]
+    fn nodev_alone_is_a_note_not_a_problem() {
+        let fact = interpret_state_dir(&state_fs(false, true));
+        assert_eq!(fact.status, Status::Ok);
+        assert!(fact.detail.contains("nodev"), "{fact:?}");
+        let plain = interpret_state_dir(&state_fs(false, false));
+        assert_eq!(plain.status, Status::Ok);
+        assert!(!plain.detail.contains("nodev"), "{plain:?}");
+    }
+
+    #[test]
+    fn a_state_directory_not_made_yet_is_judged_by_its_parent() {
+        let fact = interpret_state_dir(&StateDirFs {
+            examined: PathBuf::from("/var/lib"),
+            ..state_fs(false, false)
+        });
+        assert!(fact.detail.contains("not made yet"), "{fact:?}");
+        assert!(fact.detail.contains("/var/lib)"), "{fact:?}");
+    }
+
+    #[test]
+    fn the_nearest_existing_ancestor_stands_for_a_missing_directory() {
+        let tmp = std::env::temp_dir();
+        assert_eq!(nearest_existing(&tmp), tmp);
+        assert_eq!(nearest_existing(&tmp.join("no-such/dir/here")), tmp);
+        assert_eq!(
+            nearest_existing(Path::new("no-such-relative-dir-8c1f/state")),
+            PathBuf::from(".")
+        );
+    }
+
+    // --- Mount and pivot_root -------------------------------------------
+
+    #[test]
+    fn pivot_einval_on_an_initramfs_root_says_boot_a_real_root() {
+        let einval = PivotAttempt::Tried(Err((PIVOT_ROOT_STEP, Errno::EINVAL)));
+        let fact = interpret_pivot(Path::new("/var/lib"), Some("rootfs"), einval);
+        assert_eq!(fact.status, Status::Missing);
+        assert!(fact.detail.contains("initramfs"), "{fact:?}");
+        assert!(fix_of(&fact).contains("real root"), "{fact:?}");
+        // The same errno on a root that is a real mount is another case.
+        let other = interpret_pivot(Path::new("/var/lib"), Some("ext4"), einval);
+        assert_eq!(other.status, Status::Missing);
+        assert!(!other.detail.contains("initramfs"), "{other:?}");
+        assert!(fix_of(&other).contains("--state-dir"), "{other:?}");
+    }
+
+    #[test]
+    fn a_failed_bind_mount_names_its_step() {
+        let fact = interpret_pivot(
+            Path::new("/srv"),
+            Some("ext4"),
+            PivotAttempt::Tried(Err((2, Errno::EPERM))),
+        );
+        assert_eq!(fact.status, Status::Missing);
+        assert!(
+            fact.detail.starts_with("mount(DIR, DIR, NULL, MS_BIND"),
+            "{fact:?}"
+        );
+        assert!(fact.detail.contains("EPERM"), "{fact:?}");
+        assert!(fix_of(&fact).contains("container"), "{fact:?}");
+    }
+
+    #[test]
+    fn pivot_without_root_is_untested_and_success_is_ok() {
+        let dir = Path::new("/var/lib");
+        assert_eq!(
+            interpret_pivot(dir, None, PivotAttempt::NotRoot).status,
+            Status::Untested
+        );
+        assert_eq!(
+            interpret_pivot(dir, None, PivotAttempt::Tried(Ok(()))).status,
+            Status::Ok
+        );
+    }
+
+    #[test]
+    fn the_root_file_system_type_comes_from_the_top_mount_on_slash() {
+        assert_eq!(root_fs_type(MOUNTINFO_V2).as_deref(), Some("ext4"));
+        let initramfs = "1 1 0:2 / / rw - rootfs rootfs rw\n\
+                         20 1 0:20 / /proc rw - proc proc rw\n";
+        assert_eq!(root_fs_type(initramfs).as_deref(), Some("rootfs"));
+        let stacked = "1 1 0:2 / / rw - rootfs rootfs rw\n\
+                       30 1 0:30 / / rw - tmpfs tmpfs rw\n";
+        assert_eq!(root_fs_type(stacked).as_deref(), Some("tmpfs"));
+        assert_eq!(root_fs_type(""), None);
+    }
+
+    // --- IPC ------------------------------------------------------------
+
+    #[test]
+    fn no_sysvipc_points_at_the_kernel_option() {
+        assert_eq!(interpret_sysv_ipc(true).status, Status::Ok);
+        let fact = interpret_sysv_ipc(false);
+        assert_eq!(fact.status, Status::Missing);
+        assert!(fix_of(&fact).contains("CONFIG_SYSVIPC"), "{fact:?}");
+    }
+
+    #[test]
+    fn mqueue_from_proc_filesystems_and_from_mounting_it() {
+        assert_eq!(interpret_mqueue(true, None).status, Status::Ok);
+        assert_eq!(interpret_mqueue(true, Some(Ok(()))).status, Status::Ok);
+        let absent = interpret_mqueue(false, None);
+        assert_eq!(absent.status, Status::Missing);
+        assert!(
+            fix_of(&absent).contains("CONFIG_POSIX_MQUEUE"),
+            "{absent:?}"
+        );
+        let unknown_fs = interpret_mqueue(false, Some(Err((2, Errno::ENODEV))));
+        assert_eq!(unknown_fs.status, Status::Missing);
+        assert!(unknown_fs.detail.contains("ENODEV"), "{unknown_fs:?}");
+        assert!(fix_of(&unknown_fs).contains("CONFIG_POSIX_MQUEUE"));
+        let refused = interpret_mqueue(true, Some(Err((2, Errno::EPERM))));
+        assert_eq!(refused.status, Status::Missing);
+        assert!(
+            refused.detail.starts_with("mount(\"mqueue\""),
+            "{refused:?}"
+        );
+        assert!(fix_of(&refused).contains("container"), "{refused:?}");
+        assert!(filesystem_listed("nodev\tmqueue\n", "mqueue"));
+    }
+
     // --- Verdicts -------------------------------------------------------
 
     fn healthy_root_machine() -> Facts {
@@ -1586,6 +2305,12 @@ pids\t4\t65\t1
         Facts {
             root: interpret_root(Uid::from_raw(0)),
             rootfs: interpret_rootfs(&Ok(Source::Busybox(PathBuf::from("/bin/busybox")))),
+            state_dir: interpret_state_dir(&state_fs(false, false)),
+            pivot: interpret_pivot(
+                Path::new("/var/lib"),
+                Some("ext4"),
+                PivotAttempt::Tried(Ok(())),
+            ),
             namespaces: Namespace::ALL
                 .iter()
                 .map(|&k| {
@@ -1603,40 +2328,103 @@ pids\t4\t65\t1
             overlay: interpret_overlay(FILESYSTEMS_WITH_OVERLAY, None),
             cgroup_mode: interpret_cgroup_mode(&cgroups),
             cgroup_controllers: interpret_cgroup_controllers(&cgroups),
+            sysv_ipc: interpret_sysv_ipc(true),
+            mqueue: interpret_mqueue(true, Some(Ok(()))),
         }
+    }
+
+    /// Lessons still to come, with the needs they will have, to test the
+    /// verdicts for facilities no lesson in [`LESSONS`] needs yet.
+    const FUTURE_LESSONS: &[Lesson] = &[
+        future(
+            "07",
+            "07-user",
+            &[
+                Need::Rootfs,
+                Need::Ns(Namespace::User),
+                Need::UnprivilegedUserns,
+            ],
+        ),
+        future(
+            "08",
+            "08-cgroups",
+            &[Need::Root, Need::Rootfs, Need::Cgroups],
+        ),
+        future("09", "09-union", &[Need::Root, Need::Rootfs, Need::Overlay]),
+    ];
+
+    const fn future(number: &'static str, binary: &'static str, needs: &'static [Need]) -> Lesson {
+        Lesson {
+            number,
+            binary,
+            title: "",
+            needs,
+            why_root: None,
+            next: "",
+        }
+    }
+
+    /// The lessons that would not run on `facts`.
+    fn blocked<'a>(lessons: &'a [Lesson], facts: &Facts) -> Vec<&'a str> {
+        lessons
+            .iter()
+            .filter(|l| verdict(l, facts) != Verdict::CanRun)
+            .map(|l| l.binary)
+            .collect()
     }
 
     #[test]
     fn a_healthy_machine_runs_every_lesson() {
         let facts = healthy_root_machine();
         assert!(all_can_run(&facts, LESSONS));
+        assert!(all_can_run(&facts, FUTURE_LESSONS));
+        colored::control::set_override(false);
         let report = render(&facts, LESSONS);
-        assert!(report.contains("All 12 lessons can run"));
+        assert!(report.contains("All 6 lessons can run"), "{report}");
     }
 
     #[test]
     fn the_report_gives_each_problem_its_fix_twice() {
         let mut facts = healthy_root_machine();
-        facts.overlay = interpret_overlay(FILESYSTEMS_WITHOUT_OVERLAY, None);
+        facts.sysv_ipc = interpret_sysv_ipc(false);
         colored::control::set_override(false);
         let report = render(&facts, LESSONS);
-        // Once under the machine fact, once under each lesson it stops (3).
+        // Once under the machine fact, once under the one lesson it stops.
         assert_eq!(
-            report.matches("fix: `sudo modprobe overlay`").count(),
-            4,
+            report
+                .matches("fix: use a kernel built with CONFIG_SYSVIPC=y")
+                .count(),
+            2,
             "{report}"
         );
         assert!(
-            report.contains("  ✗ 09-union       cannot run\n"),
+            report.contains("  ✗ 05-ipc         cannot run\n"),
             "{report}"
         );
-        assert!(report.contains("3 of 12 lessons cannot run"), "{report}");
+        assert!(report.contains("1 of 6 lessons cannot run"), "{report}");
     }
 
     #[test]
-    fn without_root_only_the_rootless_lesson_runs() {
+    fn the_report_lists_exactly_the_lessons_of_the_manifest() {
+        colored::control::set_override(false);
+        let report = render(&healthy_root_machine(), LESSONS);
+        let listed: Vec<&str> = report
+            .lines()
+            .filter_map(|line| line.strip_prefix("  ✓ "))
+            .filter(|rest| rest.ends_with(" can run"))
+            .filter_map(|rest| rest.split_whitespace().next())
+            .collect();
+        let manifest: Vec<&str> = LESSONS.iter().map(|l| l.binary).collect();
+        assert_eq!(listed, manifest);
+        assert_eq!(manifest.first(), Some(&"00-process"));
+    }
+
+    #[test]
+    fn without_root_only_what_needs_no_root_runs() {
         let mut facts = healthy_root_machine();
         facts.root = interpret_root(Uid::from_raw(1000));
+        facts.pivot = interpret_pivot(Path::new("/var/lib"), None, PivotAttempt::NotRoot);
+        facts.mqueue = interpret_mqueue(true, None);
         facts.namespaces = Namespace::ALL
             .iter()
             .map(|&k| {
@@ -1646,16 +2434,18 @@ pids\t4\t65\t1
                 )
             })
             .collect();
+        // Lesson 00 needs nothing; every other lesson so far needs root.
         for lesson in LESSONS {
-            let expected_to_run = lesson.binary == "07-user";
             assert_eq!(
                 verdict(lesson, &facts) == Verdict::CanRun,
-                expected_to_run,
+                lesson.binary == "00-process",
                 "{}",
                 lesson.binary
             );
         }
         assert!(!all_can_run(&facts, LESSONS));
+        // The rootless lesson to come runs without root.
+        assert_eq!(blocked(FUTURE_LESSONS, &facts), ["08-cgroups", "09-union"]);
     }
 
     #[test]
@@ -1663,55 +2453,62 @@ pids\t4\t65\t1
         let mut facts = healthy_root_machine();
         facts.namespaces[3].1 =
             interpret_namespace(Namespace::Pid, Some("pid:[1]"), Attempt::NotTried);
-        let lesson = LESSONS
-            .iter()
-            .find(|l| l.binary == "02-pid")
-            .expect("02-pid is listed");
-        assert!(matches!(verdict(lesson, &facts), Verdict::Unknown(_)));
-        let first = LESSONS.first().expect("lessons are listed");
-        assert_eq!(verdict(first, &facts), Verdict::CanRun);
+        assert!(matches!(
+            verdict(crate::manifest::lesson("02-pid"), &facts),
+            Verdict::Unknown(_)
+        ));
+        assert_eq!(verdict(&LESSONS[0], &facts), Verdict::CanRun);
+
+        let mut facts = healthy_root_machine();
+        facts.pivot = interpret_pivot(Path::new("/var/lib"), None, PivotAttempt::NotRoot);
+        assert!(matches!(
+            verdict(crate::manifest::lesson("03-mount"), &facts),
+            Verdict::Unknown(_)
+        ));
+        assert_eq!(blocked(LESSONS, &facts), ["03-mount", "04-uts", "05-ipc"]);
     }
 
     #[test]
     fn each_missing_facility_stops_exactly_the_lessons_that_need_it() {
         let mut facts = healthy_root_machine();
+        facts.state_dir = interpret_state_dir(&state_fs(true, false));
+        assert_eq!(
+            blocked(LESSONS, &facts),
+            ["01-chroot", "02-pid", "03-mount", "04-uts", "05-ipc"]
+        );
+
+        let mut facts = healthy_root_machine();
+        facts.pivot = interpret_pivot(
+            Path::new("/var/lib"),
+            Some("rootfs"),
+            PivotAttempt::Tried(Err((PIVOT_ROOT_STEP, Errno::EINVAL))),
+        );
+        assert_eq!(blocked(LESSONS, &facts), ["03-mount", "04-uts", "05-ipc"]);
+
+        let mut facts = healthy_root_machine();
+        facts.mqueue = interpret_mqueue(false, None);
+        assert_eq!(blocked(LESSONS, &facts), ["05-ipc"]);
+
+        let mut facts = healthy_root_machine();
         facts.overlay = interpret_overlay(FILESYSTEMS_WITHOUT_OVERLAY, None);
-        let blocked: Vec<&str> = LESSONS
-            .iter()
-            .filter(|l| verdict(l, &facts) != Verdict::CanRun)
-            .map(|l| l.binary)
-            .collect();
-        assert_eq!(blocked, ["09-union", "10-init-layer", "nslab runtime"]);
+        assert!(
+            all_can_run(&facts, LESSONS),
+            "no lesson so far needs overlayfs"
+        );
+        assert_eq!(blocked(FUTURE_LESSONS, &facts), ["09-union"]);
+
+        let mut facts = healthy_root_machine();
+        facts.cgroup_controllers =
+            interpret_cgroup_controllers(&cgroups_from(CgroupMode::None, "", ""));
+        assert!(
+            all_can_run(&facts, LESSONS),
+            "no lesson so far needs cgroups"
+        );
+        assert_eq!(blocked(FUTURE_LESSONS, &facts), ["08-cgroups"]);
 
         let mut facts = healthy_root_machine();
         facts.userns_sysctls[1] = interpret_unprivileged_userns_clone(Some("0"));
-        let blocked: Vec<&str> = LESSONS
-            .iter()
-            .filter(|l| verdict(l, &facts) != Verdict::CanRun)
-            .map(|l| l.binary)
-            .collect();
-        assert_eq!(blocked, ["07-user", "nslab runtime"]);
-    }
-
-    #[test]
-    fn every_lesson_is_listed_once() {
-        let names: Vec<&str> = LESSONS.iter().map(|l| l.binary).collect();
-        assert_eq!(
-            names,
-            [
-                "00-process",
-                "01-chroot",
-                "02-pid",
-                "03-mount",
-                "04-uts",
-                "05-ipc",
-                "06-net",
-                "07-user",
-                "08-cgroups",
-                "09-union",
-                "10-init-layer",
-                "nslab runtime"
-            ]
-        );
+        assert!(all_can_run(&facts, LESSONS));
+        assert_eq!(blocked(FUTURE_LESSONS, &facts), ["07-user"]);
     }
 }
