@@ -22,7 +22,7 @@
 use clap::Parser;
 use nslab::spec::{Root, Spec};
 use nslab::start::{self, Hooks};
-use nslab::{demo, lesson, rootfs};
+use nslab::{demo, leftovers, lesson, rootfs};
 use std::process::ExitCode;
 
 /// Lesson 01: run a command chrooted into a root filesystem.
@@ -57,6 +57,8 @@ fn main() -> ExitCode {
     let args: Args = lesson::parse("01-chroot");
     lesson::main("01-chroot", args.output.quiet, || {
         let rootfs = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
+        // What a killed run left behind, said before anything new is made.
+        leftovers::warn_if_any(&args.rootfs.state_dir);
         let writes = demo::RootfsWatch::start(&rootfs);
         demo::show_host_view()?;
         let command = demo::or_demo(args.command, &[&demo::first_look(args.escape, &rootfs)]);

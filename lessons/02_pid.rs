@@ -27,7 +27,7 @@ use clap::Parser;
 use nslab::namespace::Namespace;
 use nslab::spec::{Root, Spec};
 use nslab::start::{self, Hooks};
-use nslab::{demo, lesson, mount, pid, rootfs};
+use nslab::{demo, leftovers, lesson, mount, pid, rootfs};
 use std::process::ExitCode;
 
 /// Lesson 02: run a command as PID 1 of a new PID namespace, chrooted.
@@ -62,6 +62,8 @@ fn main() -> ExitCode {
     let args: Args = lesson::parse("02-pid");
     lesson::main("02-pid", args.output.quiet, || {
         let rootfs = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
+        // What a killed run left behind, said before anything new is made.
+        leftovers::warn_if_any(&args.rootfs.state_dir);
         let host_mounts = mount::MountTable::read()?;
         let writes = demo::RootfsWatch::start(&rootfs);
         demo::show_host_view()?;

@@ -28,7 +28,7 @@ use clap::Parser;
 use nslab::namespace::Namespace;
 use nslab::spec::{Enter, Mount, Root, Spec};
 use nslab::start::{self, Hooks};
-use nslab::{demo, lesson, mount, rootfs};
+use nslab::{demo, leftovers, lesson, mount, rootfs};
 use std::process::ExitCode;
 
 /// Lesson 03: run a command in new PID and mount namespaces, pivoted into a rootfs.
@@ -69,6 +69,8 @@ fn main() -> ExitCode {
     let args: Args = lesson::parse("03-mount");
     lesson::main("03-mount", args.output.quiet, || {
         let rootfs = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
+        // What a killed run left behind, said before anything new is made.
+        leftovers::warn_if_any(&args.rootfs.state_dir);
         let host_mounts = mount::MountTable::read()?;
         let writes = demo::RootfsWatch::start(&rootfs);
         demo::show_host_view()?;

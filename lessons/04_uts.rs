@@ -25,7 +25,7 @@ use clap::Parser;
 use nslab::namespace::Namespace;
 use nslab::spec::{Mount, Root, Spec};
 use nslab::start::{self, Hooks};
-use nslab::{demo, lesson, mount, rootfs, uts};
+use nslab::{demo, leftovers, lesson, mount, rootfs, uts};
 use std::process::ExitCode;
 
 /// Lesson 04: lesson 03, plus a UTS namespace with a hostname of its own.
@@ -66,6 +66,8 @@ fn main() -> ExitCode {
     let args: Args = lesson::parse("04-uts");
     lesson::main("04-uts", args.output.quiet, || {
         let rootfs = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
+        // What a killed run left behind, said before anything new is made.
+        leftovers::warn_if_any(&args.rootfs.state_dir);
         let host_mounts = mount::MountTable::read()?;
         let writes = demo::RootfsWatch::start(&rootfs);
         let host_names = uts::HostNames::read()?;

@@ -29,7 +29,7 @@ use clap::Parser;
 use nslab::namespace::Namespace;
 use nslab::spec::{Mount, Root, Spec};
 use nslab::start::{self, Hooks};
-use nslab::{demo, ipc, lesson, mount, rootfs, uts};
+use nslab::{demo, leftovers, ipc, lesson, mount, rootfs, uts};
 use std::process::ExitCode;
 
 /// Lesson 05: lesson 04, plus an IPC namespace.
@@ -71,6 +71,8 @@ fn main() -> ExitCode {
     let args: Args = lesson::parse("05-ipc");
     lesson::main("05-ipc", args.output.quiet, || {
         let rootfs = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
+        // What a killed run left behind, said before anything new is made.
+        leftovers::warn_if_any(&args.rootfs.state_dir);
         let host_mounts = mount::MountTable::read()?;
         let writes = demo::RootfsWatch::start(&rootfs);
         let host_names = uts::HostNames::read()?;

@@ -8,8 +8,9 @@
 //! the machine-level commands an instructor needs: `nslab doctor` and
 //! `nslab cleanup`.
 
-use crate::{doctor, narrate};
+use crate::{doctor, leftovers, narrate, rootfs};
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// nslab: a container runtime built one kernel facility at a time.
@@ -30,6 +31,26 @@ enum Command {
     /// version. Exits 0 when every lesson can run here, 1 otherwise. Runs
     /// without root too: it then says what it could not test.
     Doctor,
+    /// Find and remove what a killed lesson left behind
+    ///
+    /// Lists the mounts under the state directory, System V IPC objects
+    /// and POSIX queues of lessons that are no longer running, `.old-root`
+    /// and escape directories in the rootfs, and half-built rootfs staging
+    /// directories; then removes them, unmounting before removing, never
+    /// walking through a mount point.
+    Cleanup {
+        /// Only list what would be removed
+        #[arg(long)]
+        dry_run: bool,
+
+        /// Also remove the default rootfs, so that the next lesson rebuilds it
+        #[arg(long)]
+        rootfs: bool,
+
+        /// Where nslab keeps its state
+        #[arg(long, value_name = "DIR", env = "NSLAB_STATE_DIR", default_value = rootfs::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+    },
 }
 
 /// The `nslab` binary's `main`.
@@ -38,5 +59,40 @@ pub fn main() -> ExitCode {
     narrate::init(false);
     match args.command {
         Command::Doctor => doctor::main(),
+        Command::Cleanup {
+            dry_run,
+            rootfs: remove_rootfs,
+            state_dir,
+        } => {
+            let mut code = leftovers::cleanup(&state_dir, dry_run);
+            if remove_rootfs && code == 0 {
+                code = remove_default_rootfs(&state_dir, dry_run);
+            }
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
+    }
+}
+
+/// Removes the default rootfs with [`rootfs::remove_tree`], which refuses
+/// to walk through a mount point or a tree a process still uses as its root.
+fn remove_default_rootfs(state_dir: &std::path::Path, dry_run: bool) -> i32 {
+    let tree = state_dir.join(rootfs::ROOTFS_DIR);
+    if !tree.exists() {
+        return 0;
+    }
+    narrate::warning(format!("the default rootfs: {}", tree.display()));
+    if dry_run {
+        return 0;
+    }
+    narrate::file_op(format!("remove {}   # never crossing a mount point", tree.display()));
+    match rootfs::remove_tree(&tree) {
+        Ok(()) => {
+            narrate::success("removed: the next lesson builds it again");
+            0
+        }
+        Err(error) => {
+            crate::report::print_error(&crate::Error::from(error));
+            1
+        }
     }
 }
