@@ -75,8 +75,9 @@ pub fn explain_pid_one_duties() {
         "- orphans are re-parented to PID 1, which must wait() for them or they stay zombies;\n\
          - the kernel delivers PID 1 only the signals it has installed a handler for, whether\n\
          \x20 they come from inside or from the host: `kill -TERM 1` does nothing to a shell that\n\
-         \x20 did not trap TERM, and Ctrl-C does not stop `02-pid -- sleep 100`; only SIGKILL and\n\
-         \x20 SIGSTOP sent from the host (an ancestor namespace) always get through;\n\
+         \x20 did not trap TERM, and one Ctrl-C does not stop `02-pid -- sleep 100`; only SIGKILL\n\
+         \x20 and SIGSTOP sent from the host (an ancestor namespace) always get through, which is\n\
+         \x20 why a second Ctrl-C within 3 s makes the lesson send SIGKILL;\n\
          - when PID 1 exits, the kernel kills every other process in the namespace.\n\
          A shell makes a poor PID 1; the runtime will later run a small init in its place.",
     );

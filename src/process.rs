@@ -196,17 +196,23 @@ impl Child {
 /// single-threaded; this check keeps that true rather than assumed, also
 /// for a runtime that may one day start threads.
 pub fn ensure_single_threaded() -> Result<(), ProcessError> {
-    let status = std::fs::read_to_string("/proc/self/status").map_err(ProcessError::CountThreads)?;
-    let threads = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0);
-    if threads == 1 {
-        Ok(())
-    } else {
-        Err(ProcessError::Threaded { threads })
+    // A thread that was just joined may still be counted for a moment:
+    // pthread_join returns before the kernel has fully reaped the thread.
+    let mut threads = 0;
+    for _ in 0..100 {
+        let status =
+            std::fs::read_to_string("/proc/self/status").map_err(ProcessError::CountThreads)?;
+        threads = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0);
+        if threads == 1 {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
     }
+    Err(ProcessError::Threaded { threads })
 }
 
 /// Runs `child` in a new process, inside new namespaces of the kinds in
