@@ -6,13 +6,22 @@
 //! container forbids `unshare(2)` altogether. Instead of letting a lesson
 //! fail half-way, `nslab doctor` checks every facility up front and prints
 //!
-//! 1. the **machine facts**: running as root; each namespace kind (mnt, uts,
-//!    ipc, pid, net, user, cgroup); the sysctls that switch user namespaces
-//!    off; overlayfs; the cgroup layout (v1, v2 or hybrid) and its
-//!    controllers; where the default rootfs would come from. Each fact is
-//!    ✓ (works), ✗ (does not, with the fix) or ? (could not be tested);
-//! 2. the **verdict for each lesson**, from the facts that lesson needs
-//!    (see [`LESSONS`]).
+//! 1. the **machine facts**: running as root; where the default rootfs
+//!    would come from; whether programs can run from the state directory
+//!    (not `noexec`); whether a bind mount and `pivot_root(2)` work there,
+//!    as lesson 03 does them; each namespace kind (mnt, uts, ipc, pid, net,
+//!    user, cgroup); System V IPC and POSIX message queues; the sysctls
+//!    that switch user namespaces off; overlayfs; the cgroup layout (v1, v2
+//!    or hybrid) and its controllers. Each fact is ✓ (works), ✗ (does not,
+//!    with the fix) or ? (could not be tested);
+//! 2. the **verdict for each lesson that exists** (see [`LESSONS`]), from
+//!    the facts that lesson needs: lesson 00 needs nothing, so it can run
+//!    as any user. A "can run" is a promise, and `tests/doctor.rs` keeps
+//!    it by running every such lesson.
+//!
+//! The state directory is `$NSLAB_STATE_DIR`, as for the lessons, or
+//! `/var/lib/nslab`; until a lesson has made it, its nearest existing
+//! ancestor stands for it.
 //!
 //! It exits with status 0 when every lesson can run, 1 otherwise.
 //!
