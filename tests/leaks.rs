@@ -337,9 +337,16 @@ fn need_root() {
 /// Runs `check` in a forked child, in new mount and IPC namespaces with
 /// `/` private; fails if the check panicked in the child.
 fn in_private_namespaces(check: impl FnOnce()) {
+    // Only the forking thread goes on in the child: a lock another thread
+    // (the test harness, printing) held at that moment would stay locked
+    // there forever. Holding the standard streams' locks across fork(2)
+    // keeps them ours; the child narrates, and reports a panic, through them.
+    let streams = (std::io::stdout().lock(), std::io::stderr().lock());
     // SAFETY: the child runs only `check` and then leaves with _exit(2),
     // running no destructor of the parent's values.
-    match unsafe { fork() }.expect("fork") {
+    let forked = unsafe { fork() }.expect("fork");
+    drop(streams);
+    match forked {
         ForkResult::Child => {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWIPC).expect("unshare");
