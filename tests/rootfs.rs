@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 /// Every entry under `root`: path → (kind, mode, size, link target or content).
 fn describe_tree(root: &Path) -> BTreeMap<String, String> {
@@ -78,19 +77,17 @@ fn assert_only_the_rootfs_in(state: &Path) {
 }
 
 #[test]
-fn the_same_host_gives_the_same_tree_fast() {
+fn the_same_host_gives_the_same_tree() {
     nslab::narrate::init(true);
     let source = rootfs::detect_source().expect("this host has busybox or a shell");
     let dir = tempfile::tempdir().unwrap();
-    let started = Instant::now();
+    // No timing here: a test must not depend on the machine's speed.
     rootfs::build(&source, &dir.path().join("a")).unwrap();
-    let elapsed = started.elapsed();
     rootfs::build(&source, &dir.path().join("b")).unwrap();
     assert_eq!(
         describe_tree(&dir.path().join("a")),
         describe_tree(&dir.path().join("b"))
     );
-    assert!(elapsed.as_millis() < 1000, "building took {elapsed:?}");
 }
 
 #[test]
