@@ -75,10 +75,7 @@ fn main() -> ExitCode {
         let writes = demo::RootfsWatch::start(&rootfs);
         demo::show_host_view()?;
         let first_look = demo::first_look(args.escape, &rootfs);
-        let command = demo::or_demo(
-            args.command,
-            &[&first_look, demo::MOUNTS, demo::STILL_OPEN],
-        );
+        let command = demo::or_demo(args.command, &[&first_look, demo::MOUNTS, demo::STILL_OPEN]);
         let escape = demo::Escape::prepare(&rootfs)?;
         // ANCHOR: run
         let spec = Spec {

@@ -29,7 +29,7 @@ use clap::Parser;
 use nslab::namespace::Namespace;
 use nslab::spec::{Mount, Root, Spec};
 use nslab::start::{self, Hooks};
-use nslab::{demo, leftovers, ipc, lesson, mount, rootfs, uts};
+use nslab::{demo, ipc, leftovers, lesson, mount, rootfs, uts};
 use std::process::ExitCode;
 
 /// Lesson 05: lesson 04, plus an IPC namespace.

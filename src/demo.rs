@@ -272,11 +272,22 @@ fn files(root: &Path) -> Option<BTreeMap<PathBuf, (u32, u64, i64)>> {
             let Ok(meta) = fs::symlink_metadata(&path) else {
                 continue;
             };
-            let mtime = if meta.is_dir() { 0 } else { meta.mtime() * 1_000_000_000 + meta.mtime_nsec() };
+            let mtime = if meta.is_dir() {
+                0
+            } else {
+                meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
+            };
             if meta.is_dir() && meta.dev() == device {
                 stack.push(path);
             }
-            found.insert(relative, (meta.mode(), if meta.is_dir() { 0 } else { meta.len() }, mtime));
+            found.insert(
+                relative,
+                (
+                    meta.mode(),
+                    if meta.is_dir() { 0 } else { meta.len() },
+                    mtime,
+                ),
+            );
             if found.len() > WATCH_LIMIT {
                 return None;
             }

@@ -49,7 +49,9 @@ pub struct Lesson {
 impl Lesson {
     /// The lesson's source file: `lessons/04_uts.rs`.
     pub fn source(&self) -> String {
-        let name = self.binary.trim_start_matches(|c: char| c.is_ascii_digit() || c == '-');
+        let name = self
+            .binary
+            .trim_start_matches(|c: char| c.is_ascii_digit() || c == '-');
         format!("lessons/{}_{}.rs", self.number, name.replace('-', "_"))
     }
 
@@ -156,7 +158,12 @@ mod tests {
     #[test]
     fn only_lessons_that_need_root_say_why() {
         for lesson in LESSONS {
-            assert_eq!(lesson.needs(Need::Root), lesson.why_root.is_some(), "{}", lesson.binary);
+            assert_eq!(
+                lesson.needs(Need::Root),
+                lesson.why_root.is_some(),
+                "{}",
+                lesson.binary
+            );
         }
     }
 }

@@ -175,9 +175,7 @@ impl NamespaceError {
     /// Advice for the learner, where there is some to give.
     pub fn hint(&self) -> Option<String> {
         match self {
-            NamespaceError::ReadLink { source, .. }
-                if source.kind() == io::ErrorKind::NotFound =>
-            {
+            NamespaceError::ReadLink { source, .. } if source.kind() == io::ErrorKind::NotFound => {
                 Some("the process may have exited already, or /proc is not mounted".into())
             }
             NamespaceError::ReadLink { .. } => None,
@@ -215,7 +213,11 @@ mod tests {
         for kind in Namespace::ALL {
             assert!(!flags.intersects(kind.flag()), "{kind:?} repeats a flag");
             flags |= kind.flag();
-            assert!(kind.link(None).exists(), "{kind:?}: no {:?}", kind.link(None));
+            assert!(
+                kind.link(None).exists(),
+                "{kind:?}: no {:?}",
+                kind.link(None)
+            );
         }
     }
 

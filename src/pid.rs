@@ -63,7 +63,10 @@ pub fn show_from_host(child: Pid) -> Result<(), crate::Error> {
         "one process, two numbers: its PID on the host, then its PID in its own namespace",
     );
     narrate::observe("pid namespace", namespace::id_of(None, Namespace::Pid)?);
-    narrate::observe("child's pid ns", namespace::id_of(Some(child), Namespace::Pid)?);
+    narrate::observe(
+        "child's pid ns",
+        namespace::id_of(Some(child), Namespace::Pid)?,
+    );
     Ok(())
 }
 // ANCHOR_END: observe

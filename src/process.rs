@@ -241,12 +241,14 @@ where
         return Err(ProcessError::Stopped(signal));
     }
     // The gate: the child reads from this pipe until the parent writes.
-    let (gate_read, gate_write) =
-        syscall::pipe2(OFlag::O_CLOEXEC, "a gate the child waits at").map_err(ProcessError::Pipe)?;
+    let (gate_read, gate_write) = syscall::pipe2(OFlag::O_CLOEXEC, "a gate the child waits at")
+        .map_err(ProcessError::Pipe)?;
     // The error channel: what the child writes here before execve is an error.
-    let (errors_read, errors_write) =
-        syscall::pipe2(OFlag::O_CLOEXEC, "for an error the child may meet before execve")
-            .map_err(ProcessError::Pipe)?;
+    let (errors_read, errors_write) = syscall::pipe2(
+        OFlag::O_CLOEXEC,
+        "for an error the child may meet before execve",
+    )
+    .map_err(ProcessError::Pipe)?;
 
     let parent_ends = [gate_write.as_raw_fd(), errors_read.as_raw_fd()];
     let (gate, errors) = (gate_read.as_raw_fd(), errors_write.as_raw_fd());
@@ -503,6 +505,9 @@ mod tests {
         // The test harness runs each test on a thread of its own, so this
         // process has at least two.
         let err = ensure_single_threaded().unwrap_err();
-        assert!(matches!(err, ProcessError::Threaded { threads } if threads >= 2), "{err}");
+        assert!(
+            matches!(err, ProcessError::Threaded { threads } if threads >= 2),
+            "{err}"
+        );
     }
 }

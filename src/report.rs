@@ -101,12 +101,18 @@ mod tests {
     #[test]
     fn a_report_survives_the_pipe() {
         let report = Report {
-            chain: vec!["failed to mount proc on /proc".into(), "EPERM: Operation not permitted".into()],
+            chain: vec![
+                "failed to mount proc on /proc".into(),
+                "EPERM: Operation not permitted".into(),
+            ],
             hint: Some("run it with sudo".into()),
             code: 125,
         };
         assert_eq!(Report::decode(&report.encode()), Some(report.clone()));
-        let no_hint = Report { hint: None, ..report };
+        let no_hint = Report {
+            hint: None,
+            ..report
+        };
         assert_eq!(Report::decode(&no_hint.encode()), Some(no_hint));
         assert_eq!(Report::decode(b""), None);
         assert_eq!(Report::decode(b"not a number\0\0x"), None);

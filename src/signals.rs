@@ -148,7 +148,11 @@ impl Forwarder {
                 "the container did not end within {} s of the signal",
                 GRACE.as_secs()
             ));
-            send(pid, Signal::SIGKILL, "SIGKILL cannot be ignored, not even by PID 1");
+            send(
+                pid,
+                Signal::SIGKILL,
+                "SIGKILL cannot be ignored, not even by PID 1",
+            );
         }
     }
 
@@ -165,7 +169,11 @@ impl Forwarder {
                         "{signal} again within {} s: the container is killed",
                         GRACE.as_secs()
                     ));
-                    send(pid, Signal::SIGKILL, "SIGKILL cannot be ignored, not even by PID 1");
+                    send(
+                        pid,
+                        Signal::SIGKILL,
+                        "SIGKILL cannot be ignored, not even by PID 1",
+                    );
                     return;
                 }
                 self.last_interrupt = Some(now);
@@ -294,7 +302,13 @@ mod kernel_sigaction {
         // SAFETY: both pointers are valid for the call (or NULL), and the
         // mask size is the kernel's (8 bytes).
         let result = unsafe {
-            libc::syscall(libc::SYS_rt_sigaction, number, new, &mut old as *mut KernelSigaction, 8usize)
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                number,
+                new,
+                &mut old as *mut KernelSigaction,
+                8usize,
+            )
         };
         Errno::result(result).map(|_| old)
     }
@@ -340,10 +354,7 @@ mod tests {
         }
         assert!(set.contains(Signal::SIGCHLD));
         assert!(!set.contains(Signal::SIGKILL));
-        assert_eq!(
-            names(&set),
-            "[SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGCHLD]"
-        );
+        assert_eq!(names(&set), "[SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGCHLD]");
     }
 
     #[test]

@@ -210,13 +210,19 @@ mod tests {
         };
         assert!(matches!(
             spec.check(),
-            Err(SpecError::MissingNamespace { needed: Namespace::Mnt, .. })
+            Err(SpecError::MissingNamespace {
+                needed: Namespace::Mnt,
+                ..
+            })
         ));
         spec.namespaces.push(Namespace::Mnt);
         spec.mounts = vec![Mount::Proc, Mount::Mqueue];
         assert!(matches!(
             spec.check(),
-            Err(SpecError::MissingNamespace { needed: Namespace::Ipc, .. })
+            Err(SpecError::MissingNamespace {
+                needed: Namespace::Ipc,
+                ..
+            })
         ));
         spec.namespaces.push(Namespace::Ipc);
         assert_eq!(spec.check(), Ok(()));
@@ -226,7 +232,10 @@ mod tests {
         });
         assert!(matches!(
             spec.check(),
-            Err(SpecError::MissingNamespace { needed: Namespace::Uts, .. })
+            Err(SpecError::MissingNamespace {
+                needed: Namespace::Uts,
+                ..
+            })
         ));
     }
 

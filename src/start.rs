@@ -64,7 +64,9 @@ pub fn create(
     inside: Option<&(dyn Fn() -> Result<(), Error> + '_)>,
 ) -> Result<Child, Error> {
     spec.check()?;
-    Ok(process::spawn(&spec.namespaces, || child_steps(spec, inside))?)
+    Ok(process::spawn(&spec.namespaces, || {
+        child_steps(spec, inside)
+    })?)
 }
 
 /// The child's steps, inside its new namespaces, in the order the kernel

@@ -220,11 +220,14 @@ pub fn setdomainname(name: &str) -> Result<(), Errno> {
 /// Creates a pipe. See pipe2(2). Only `O_CLOEXEC` is named: it is the
 /// only flag the lessons pass.
 pub fn pipe2(flags: OFlag, why: &str) -> Result<(OwnedFd, OwnedFd), Errno> {
-    let names: Vec<&str> = [(OFlag::O_CLOEXEC, "O_CLOEXEC"), (OFlag::O_NONBLOCK, "O_NONBLOCK")]
-        .iter()
-        .filter(|(flag, _)| flags.contains(*flag))
-        .map(|(_, name)| *name)
-        .collect();
+    let names: Vec<&str> = [
+        (OFlag::O_CLOEXEC, "O_CLOEXEC"),
+        (OFlag::O_NONBLOCK, "O_NONBLOCK"),
+    ]
+    .iter()
+    .filter(|(flag, _)| flags.contains(*flag))
+    .map(|(_, name)| *name)
+    .collect();
     narrate::syscall(with_comment(
         format!("pipe2({})", narrate::flags(&names)),
         why,
@@ -250,7 +253,12 @@ pub fn close_range_cloexec(first: libc::c_uint, why: &str) -> Result<(), Errno> 
     ));
     // SAFETY: close_range takes three integers and touches no memory.
     let result = unsafe {
-        libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC)
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
     };
     match Errno::result(result) {
         Ok(_) => Ok(()),
@@ -313,10 +321,7 @@ mod tests {
     #[test]
     fn open_flags_are_named_with_the_access_mode_first() {
         let flags = OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
-        assert_eq!(
-            open_flag_names(flags),
-            ["O_WRONLY", "O_CREAT", "O_CLOEXEC"]
-        );
+        assert_eq!(open_flag_names(flags), ["O_WRONLY", "O_CREAT", "O_CLOEXEC"]);
         assert_eq!(open_flag_names(OFlag::O_RDONLY), ["O_RDONLY"]);
     }
 

@@ -28,8 +28,7 @@ pub const NAME_MAX: usize = 64;
 pub const LABEL_MAX: usize = 63;
 
 /// What a valid name looks like, for error messages.
-pub const RULES: &str =
-    "use letters a-z or A-Z, digits 0-9 and '-', in labels separated by dots; \
+pub const RULES: &str = "use letters a-z or A-Z, digits 0-9 and '-', in labels separated by dots; \
 each label 1 to 63 characters, not starting or ending with '-'; at most 64 characters in all";
 
 /// What can go wrong while naming the container.
@@ -182,9 +181,9 @@ pub fn set_hostname(name: &str) -> Result<(), UtsError> {
 /// have nothing to do with it.)
 pub fn set_domainname(name: &str) -> Result<(), UtsError> {
     syscall::setdomainname(name).map_err(|source| UtsError::SetDomainname {
-            name: name.into(),
-            source,
-        })
+        name: name.into(),
+        source,
+    })
 }
 
 /// Names the container: in the child, in its new UTS namespace, before

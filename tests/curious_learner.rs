@@ -9,7 +9,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn bin(name: &str) -> String {
-    let target = std::path::Path::new(env!("CARGO_BIN_EXE_nslab")).parent().unwrap();
+    let target = std::path::Path::new(env!("CARGO_BIN_EXE_nslab"))
+        .parent()
+        .unwrap();
     target.join(name).display().to_string()
 }
 
@@ -21,9 +23,13 @@ fn after_chroot_the_current_directory_is_the_new_root() {
     require_root!();
     common::rootfs();
     for lesson in ["01-chroot", "02-pid"] {
-        let (code, out, err) = common::run(
-            common::lesson(&bin(lesson)).args(["-q", "--", "sh", "-c", "ls -di . | cut -d' ' -f1; ls -di / | cut -d' ' -f1"]),
-        );
+        let (code, out, err) = common::run(common::lesson(&bin(lesson)).args([
+            "-q",
+            "--",
+            "sh",
+            "-c",
+            "ls -di . | cut -d' ' -f1; ls -di / | cut -d' ' -f1",
+        ]));
         assert_eq!(code, 0, "{lesson}: {err}");
         let lines: Vec<&str> = out.split_whitespace().collect();
         assert_eq!(lines.len(), 2, "{lesson}: {out}");
@@ -47,11 +53,20 @@ fn nothing_leaks_into_a_shared_outer_namespace() {
              [ \"$before\" = \"$after\" ] && echo SAME || {{ echo LEAKED; echo \"$after\"; }}",
             bin(lesson)
         );
-        let (code, out, err) = common::run(
-            common::lesson("unshare").args(["--mount", "--propagation", "shared", "sh", "-c", &script]),
-        );
+        let (code, out, err) = common::run(common::lesson("unshare").args([
+            "--mount",
+            "--propagation",
+            "shared",
+            "sh",
+            "-c",
+            &script,
+        ]));
         assert_eq!(code, 0, "{lesson}: {out}{err}");
-        assert_eq!(out.trim(), "SAME", "{lesson} leaked a mount into a shared outer namespace:\n{out}");
+        assert_eq!(
+            out.trim(),
+            "SAME",
+            "{lesson} leaked a mount into a shared outer namespace:\n{out}"
+        );
     }
 }
 
@@ -63,7 +78,13 @@ fn inherited_descriptors_do_not_reach_the_command() {
     common::rootfs();
     for lesson in ["00-process", "03-mount", "05-ipc"] {
         let mut cmd = common::lesson(&bin(lesson));
-        cmd.args(["-q", "--", "sh", "-c", "[ -e /proc/self/fd/7 ] && echo LEAKED || echo CLOSED"]);
+        cmd.args([
+            "-q",
+            "--",
+            "sh",
+            "-c",
+            "[ -e /proc/self/fd/7 ] && echo LEAKED || echo CLOSED",
+        ]);
         let root = std::fs::File::open("/").unwrap();
         let fd = std::os::fd::AsRawFd::as_raw_fd(&root);
         // SAFETY: dup2 is async-signal-safe; it runs in the forked child.
@@ -88,9 +109,12 @@ fn the_command_starts_with_default_signals() {
     require_root!();
     common::rootfs();
     for lesson in ["00-process", "03-mount"] {
-        let (code, out, err) = common::run(
-            common::lesson(&bin(lesson)).args(["-q", "--", "cat", "/proc/self/status"]),
-        );
+        let (code, out, err) = common::run(common::lesson(&bin(lesson)).args([
+            "-q",
+            "--",
+            "cat",
+            "/proc/self/status",
+        ]));
         assert_eq!(code, 0, "{lesson}: {err}");
         for field in ["SigIgn:", "SigBlk:"] {
             let line = out.lines().find(|l| l.starts_with(field)).expect(field);
@@ -141,7 +165,9 @@ fn start_sleeping(lesson: &str) -> (std::process::Child, u32) {
         wait_until(Duration::from_secs(20), || {
             container = children(lesson_pid).first().copied();
             container.is_some_and(|c| {
-                std::fs::read_to_string(format!("/proc/{c}/cmdline")).unwrap_or_default().starts_with("sleep")
+                std::fs::read_to_string(format!("/proc/{c}/cmdline"))
+                    .unwrap_or_default()
+                    .starts_with("sleep")
             })
         }),
         "{lesson} did not start its container"
@@ -184,7 +210,10 @@ fn a_terminated_lesson_stops_its_container_and_cleans_up() {
         assert!(!alive(container), "the container outlived the lesson");
         assert!(stdout.contains(&format!("kill({container}, ")), "{stdout}");
         assert!(stdout.contains("SIGKILL"), "{stdout}");
-        assert!(stdout.contains("The host's mount table, after the run"), "{stdout}");
+        assert!(
+            stdout.contains("The host's mount table, after the run"),
+            "{stdout}"
+        );
         assert_eq!(out.status.code(), Some(128 + 9), "{stdout}");
         assert_eq!(common::mount_points(), mounts);
     }
@@ -198,11 +227,18 @@ fn lesson_02_shows_and_removes_a_leaked_mount() {
     require_root!();
     common::rootfs();
     let mounts = common::mount_points();
-    let (code, out, err) = common::run(
-        common::lesson(&bin("02-pid")).args(["--", "sh", "-c", "mount -t proc proc /proc"]),
-    );
+    let (code, out, err) = common::run(common::lesson(&bin("02-pid")).args([
+        "--",
+        "sh",
+        "-c",
+        "mount -t proc proc /proc",
+    ]));
     assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(common::mount_points(), mounts, "the leak was not removed:\n{out}");
+    assert_eq!(
+        common::mount_points(),
+        mounts,
+        "the leak was not removed:\n{out}"
+    );
     assert!(out.contains("! new on the host:"), "{out}");
     assert!(out.contains("/rootfs/proc (proc)"), "{out}");
     assert!(out.contains("umount2("), "{out}");
@@ -217,7 +253,11 @@ fn the_old_root_is_gone_in_every_pivoting_lesson() {
     common::rootfs();
     for lesson in ["03-mount", "04-uts", "05-ipc"] {
         let (code, out, err) = common::run(common::lesson(&bin(lesson)).args([
-            "-q", "--", "sh", "-c", "ls -a /; cut -d' ' -f5 /proc/self/mountinfo",
+            "-q",
+            "--",
+            "sh",
+            "-c",
+            "ls -a /; cut -d' ' -f5 /proc/self/mountinfo",
         ]));
         assert_eq!(code, 0, "{lesson}: {err}");
         assert!(!out.contains(".old-root"), "{lesson}: {out}");

@@ -308,14 +308,25 @@ fn the_manifest_lists_every_lesson() {
     let mut problems = Vec::new();
     let files: Vec<Lesson> = lessons().into_iter().filter(|l| !l.is_runtime()).collect();
     for lesson in &files {
-        match nslab::manifest::LESSONS.iter().find(|m| m.binary == lesson.binary()) {
+        match nslab::manifest::LESSONS
+            .iter()
+            .find(|m| m.binary == lesson.binary())
+        {
             None => problems.push(format!("{}: not in src/manifest.rs", lesson.path())),
             Some(entry) => {
                 if entry.source() != lesson.path() {
-                    problems.push(format!("{}: the manifest says {}", lesson.path(), entry.source()));
+                    problems.push(format!(
+                        "{}: the manifest says {}",
+                        lesson.path(),
+                        entry.source()
+                    ));
                 }
                 if entry.number != lesson.number {
-                    problems.push(format!("{}: the manifest numbers it {}", lesson.path(), entry.number));
+                    problems.push(format!(
+                        "{}: the manifest numbers it {}",
+                        lesson.path(),
+                        entry.number
+                    ));
                 }
                 if !repo().join(entry.chapter()).is_file() {
                     problems.push(format!("{}: no chapter {}", lesson.path(), entry.chapter()));
@@ -325,7 +336,10 @@ fn the_manifest_lists_every_lesson() {
     }
     for entry in nslab::manifest::LESSONS {
         if !files.iter().any(|l| l.binary() == entry.binary) {
-            problems.push(format!("the manifest lists {}, which has no lessons/ file", entry.binary));
+            problems.push(format!(
+                "the manifest lists {}, which has no lessons/ file",
+                entry.binary
+            ));
         }
     }
     fail_with(problems, "the manifest and lessons/ disagree");

@@ -19,7 +19,8 @@ fn demo_narration_and_output() {
 fn escape_demo_narration_and_output() {
     require_root!();
     common::rootfs();
-    common::settings().bind(|| assert_cmd_snapshot!(common::timed(&mut common::lesson(BIN).arg("--escape"))));
+    common::settings()
+        .bind(|| assert_cmd_snapshot!(common::timed(&mut common::lesson(BIN).arg("--escape"))));
 }
 
 #[test]

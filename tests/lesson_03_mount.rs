@@ -79,7 +79,8 @@ fn escape_demo_narration_and_output() {
     require_root!();
     common::rootfs();
     let _one = one_at_a_time();
-    settings().bind(|| assert_cmd_snapshot!(common::timed(&mut common::lesson(BIN).arg("--escape"))));
+    settings()
+        .bind(|| assert_cmd_snapshot!(common::timed(&mut common::lesson(BIN).arg("--escape"))));
 }
 
 #[test]
@@ -88,7 +89,8 @@ fn no_private_demo_narration_and_output() {
     require_root!();
     common::rootfs();
     let _one = one_at_a_time();
-    settings().bind(|| assert_cmd_snapshot!(common::timed(&mut common::lesson(BIN).arg("--no-private"))));
+    settings()
+        .bind(|| assert_cmd_snapshot!(common::timed(&mut common::lesson(BIN).arg("--no-private"))));
 }
 
 #[test]

@@ -31,7 +31,11 @@ fn host_names() -> (String, String) {
 fn demo_narration_and_output() {
     require_root!();
     common::rootfs();
-    settings().bind(|| assert_cmd_snapshot!(common::timed(&mut common::lesson(BIN).args(["--hostname", "lab"]))));
+    settings().bind(|| {
+        assert_cmd_snapshot!(common::timed(
+            &mut common::lesson(BIN).args(["--hostname", "lab"])
+        ))
+    });
 }
 
 #[test]

@@ -21,7 +21,9 @@ fn as_nobody(bin: &str, args: &[&str]) -> (i32, String, String) {
 #[ignore = "needs root: run by scripts/test.sh as root"]
 fn lessons_refuse_without_root_and_say_sudo() {
     require_root!();
-    let target = std::path::Path::new(env!("CARGO_BIN_EXE_nslab")).parent().unwrap();
+    let target = std::path::Path::new(env!("CARGO_BIN_EXE_nslab"))
+        .parent()
+        .unwrap();
     for lesson in nslab::manifest::LESSONS {
         let bin = target.join(lesson.binary);
         let bin = bin.to_str().unwrap();

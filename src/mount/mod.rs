@@ -366,7 +366,11 @@ impl Drop for OldRoot {
             // The container failed between pivot_root and detach: leave the
             // shared rootfs without a stray .old-root all the same.
             let old_root = Path::new("/").join(OLD_ROOT);
-            let _ = syscall::umount2(&old_root, MntFlags::MNT_DETACH, "cleaning up after the error");
+            let _ = syscall::umount2(
+                &old_root,
+                MntFlags::MNT_DETACH,
+                "cleaning up after the error",
+            );
             let _ = rmdir(&old_root, "cleaning up after the error");
         }
     }
@@ -591,5 +595,3 @@ pub fn mount_tmp() -> Result<(), MountError> {
         Some("mode=1777"),
     )
 }
-
-

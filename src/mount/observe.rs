@@ -119,9 +119,8 @@ pub fn show_host_unchanged(
     leaked.sort_by_key(|e| std::cmp::Reverse((e.mount_point.len(), e.id)));
     for entry in leaked {
         let target = PathBuf::from(&entry.mount_point);
-        syscall::umount2(&target, MntFlags::MNT_DETACH, "the leak, removed").map_err(|source| {
-            MountError::Unmount { target, source }
-        })?;
+        syscall::umount2(&target, MntFlags::MNT_DETACH, "the leak, removed")
+            .map_err(|source| MountError::Unmount { target, source })?;
     }
     Ok(false)
 }

@@ -84,7 +84,10 @@ fn remove_default_rootfs(state_dir: &std::path::Path, dry_run: bool) -> i32 {
     if dry_run {
         return 0;
     }
-    narrate::file_op(format!("remove {}   # never crossing a mount point", tree.display()));
+    narrate::file_op(format!(
+        "remove {}   # never crossing a mount point",
+        tree.display()
+    ));
     match rootfs::remove_tree(&tree) {
         Ok(()) => {
             narrate::success("removed: the next lesson builds it again");

@@ -105,7 +105,10 @@ pub fn output_with_timeout(cmd: &mut Command, limit: std::time::Duration) -> std
         let _ = waiter.join();
         panic!("{cmd:?} did not finish within {limit:?}: killed");
     }
-    waiter.join().unwrap().expect("waiting for the lesson binary")
+    waiter
+        .join()
+        .unwrap()
+        .expect("waiting for the lesson binary")
 }
 
 /// `readlink /proc/self/ns/<kind>` of the test process: the host's namespace.
