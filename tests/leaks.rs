@@ -17,13 +17,9 @@
 mod common;
 
 use nix::mount::{mount, umount, MsFlags};
-use nix::sched::{unshare, CloneFlags};
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, ForkResult};
 use nslab::leftovers;
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -326,64 +322,6 @@ fn nothing_is_left_behind() {
 // a setting of its own (a temporary directory, or a forked child in new
 // mount and IPC namespaces) so that nothing reaches the host.
 
-/// Fails unless the tests run as root: the planted tests are privileged.
-fn need_root() {
-    assert!(
-        common::is_root(),
-        "this test needs root: run it with scripts/test.sh as root"
-    );
-}
-
-/// Runs `check` in a forked child, in new mount and IPC namespaces with
-/// `/` private; fails if the check panicked in the child.
-fn in_private_namespaces(check: impl FnOnce()) {
-    // Only the forking thread goes on in the child: a lock another thread
-    // (the test harness, printing) held at that moment would stay locked
-    // there forever. Holding the standard streams' locks across fork(2)
-    // keeps them ours; the child narrates, and reports a panic, through them.
-    let streams = (std::io::stdout().lock(), std::io::stderr().lock());
-    // SAFETY: the child runs only `check` and then leaves with _exit(2),
-    // running no destructor of the parent's values.
-    let forked = unsafe { fork() }.expect("fork");
-    drop(streams);
-    match forked {
-        ForkResult::Child => {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWIPC).expect("unshare");
-                mount(
-                    None::<&str>,
-                    "/",
-                    None::<&str>,
-                    MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-                    None::<&str>,
-                )
-                .expect("making / private");
-                check();
-            }));
-            if let Err(panic) = &result {
-                // The harness's capture of panic messages stays in the
-                // child's memory: write the message out directly.
-                let message = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("(no message)");
-                let _ = writeln!(std::io::stderr(), "check failed in the child: {message}");
-            }
-            // SAFETY: ends the child at once, as after fork(2) it must.
-            unsafe { libc::_exit(i32::from(result.is_err())) }
-        }
-        ForkResult::Parent { child } => {
-            let status = waitpid(child, None).expect("waitpid");
-            assert_eq!(
-                status,
-                WaitStatus::Exited(child, 0),
-                "the check failed in the child: see its message above"
-            );
-        }
-    }
-}
-
 /// A PID that is gone: that of a child that has ended and been reaped.
 fn gone_pid() -> u32 {
     let mut child = Command::new("true").spawn().unwrap();
@@ -399,10 +337,10 @@ fn mount_tmpfs(target: &Path) {
 #[test]
 #[ignore = "needs root: run by scripts/test.sh as root"]
 fn planted_mount_stacked_on_a_mount_point_is_reported() {
-    need_root();
+    require_root!();
     let tmp = tempfile::tempdir().unwrap();
     let dir = fs::canonicalize(tmp.path()).unwrap();
-    in_private_namespaces(|| {
+    common::in_private_namespaces(|| {
         mount_tmpfs(&dir);
         let before = HostState::now();
         mount_tmpfs(&dir);
@@ -419,10 +357,10 @@ fn planted_mount_stacked_on_a_mount_point_is_reported() {
 #[test]
 #[ignore = "needs root: run by scripts/test.sh as root"]
 fn planted_system_v_object_is_reported() {
-    need_root();
+    require_root!();
     let tmp = tempfile::tempdir().unwrap();
     let key = leftovers::sysv_key(gone_pid());
-    in_private_namespaces(|| {
+    common::in_private_namespaces(|| {
         let before = HostState::now();
         // SAFETY: a plain system call on integer arguments.
         let id = unsafe { libc::msgget(key, libc::IPC_CREAT | 0o600) };
@@ -446,10 +384,10 @@ fn planted_posix_queue_is_reported() {
     use nix::mqueue::{mq_close, mq_open, MQ_OFlag, MqAttr};
     use nix::sys::stat::Mode;
 
-    need_root();
+    require_root!();
     let tmp = tempfile::tempdir().unwrap();
     let name = format!("/nslab-demo-{}", gone_pid());
-    in_private_namespaces(|| {
+    common::in_private_namespaces(|| {
         let before = HostState::now();
         let attr = MqAttr::new(0, 10, 64, 0);
         let oflag = MQ_OFlag::O_CREAT | MQ_OFlag::O_EXCL | MQ_OFlag::O_RDWR;
@@ -466,7 +404,7 @@ fn planted_posix_queue_is_reported() {
 #[test]
 #[ignore = "needs root: run by scripts/test.sh as root"]
 fn planted_old_root_is_reported() {
-    need_root();
+    require_root!();
     let tmp = tempfile::tempdir().unwrap();
     let state = fs::canonicalize(tmp.path()).unwrap();
     let old_root = state.join("rootfs/.old-root");
@@ -478,7 +416,7 @@ fn planted_old_root_is_reported() {
 #[test]
 #[ignore = "needs root: run by scripts/test.sh as root"]
 fn planted_process_in_a_new_pid_namespace_is_reported() {
-    need_root();
+    require_root!();
     let state = common::state_dir();
     // `unshare --fork` stays in our PID namespace and waits for its child,
     // the `sleep`, PID 1 of a new one: the process to find.

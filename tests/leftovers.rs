@@ -12,74 +12,11 @@ mod common;
 
 use nix::fcntl::{Flock, FlockArg};
 use nix::mount::{mount, MsFlags};
-use nix::sched::{unshare, CloneFlags};
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, ForkResult};
 use nslab::leftovers::{self, Leftover, SysvKind};
 use std::fs;
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Seek};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-
-/// Fails unless the tests run as root: these tests are all privileged.
-fn need_root() {
-    assert!(
-        common::is_root(),
-        "this test needs root: run it with scripts/test.sh as root"
-    );
-}
-
-/// Runs `check` in a forked child, in new mount and IPC namespaces with
-/// `/` private; fails if the check panicked in the child.
-fn in_private_namespaces(check: impl FnOnce()) {
-    // Only the forking thread goes on in the child: a lock another thread
-    // (the test harness, printing) held at that moment would stay locked
-    // there forever. Holding the standard streams' locks across fork(2)
-    // keeps them ours; the child narrates, and reports a panic, through them.
-    let streams = (std::io::stdout().lock(), std::io::stderr().lock());
-    // SAFETY: the child runs only `check` and then leaves with _exit(2),
-    // running no destructor of the parent's values.
-    let forked = unsafe { fork() }.expect("fork");
-    drop(streams);
-    match forked {
-        ForkResult::Child => {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWIPC).expect("unshare");
-                mount(
-                    None::<&str>,
-                    "/",
-                    None::<&str>,
-                    MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-                    None::<&str>,
-                )
-                .expect("making / private");
-                // Narration only where a check reads it: see narration_of.
-                nslab::narrate::init(true);
-                check();
-            }));
-            if let Err(panic) = &result {
-                // The test harness's capture of panic messages stays in
-                // the child's memory: write the message out directly.
-                let message = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("(no message)");
-                let _ = writeln!(std::io::stderr(), "check failed in the child: {message}");
-            }
-            // SAFETY: ends the child at once, as after fork(2) it must.
-            unsafe { libc::_exit(i32::from(result.is_err())) }
-        }
-        ForkResult::Parent { child } => {
-            let status = waitpid(child, None).expect("waitpid");
-            assert_eq!(
-                status,
-                WaitStatus::Exited(child, 0),
-                "the check failed in the child: see its message above"
-            );
-        }
-    }
-}
 
 /// What `f` narrates: standard output is a file meanwhile.
 fn narration_of(f: impl FnOnce()) -> String {
@@ -171,11 +108,11 @@ fn cleanup_removes_all(state: &Path) -> String {
 #[test]
 #[ignore = "needs root: run by scripts/test.sh as root"]
 fn mounts_below_the_state_dir_are_unmounted_deepest_first() {
-    need_root();
+    require_root!();
     let tmp = tempfile::tempdir().unwrap();
     let state = fs::canonicalize(tmp.path()).unwrap().join("state");
     fs::create_dir(&state).unwrap();
-    in_private_namespaces(|| {
+    common::in_private_namespaces(|| {
         // The state directory may be a mount of its own (an administrator's
         // tmpfs or disk): it is not a leftover, only what is below it.
         mount_tmpfs(&state);
@@ -218,11 +155,11 @@ fn mounts_below_the_state_dir_are_unmounted_deepest_first() {
 #[test]
 #[ignore = "needs root: run by scripts/test.sh as root"]
 fn system_v_objects_of_gone_lessons_are_removed() {
-    need_root();
+    require_root!();
     let tmp = tempfile::tempdir().unwrap();
     let state = state_dir(&tmp);
     let gone = leftovers::sysv_key(gone_pid());
-    in_private_namespaces(|| {
+    common::in_private_namespaces(|| {
         let live = leftovers::sysv_key(std::process::id());
         let flags = libc::IPC_CREAT | 0o600;
         // SAFETY (all four): plain system calls on integer arguments.
@@ -278,11 +215,11 @@ fn posix_queues_of_gone_lessons_are_removed() {
     use nix::mqueue::{mq_close, mq_open, MQ_OFlag, MqAttr};
     use nix::sys::stat::Mode;
 
-    need_root();
+    require_root!();
     let tmp = tempfile::tempdir().unwrap();
     let state = state_dir(&tmp);
     let gone = format!("/nslab-demo-{}", gone_pid());
-    in_private_namespaces(|| {
+    common::in_private_namespaces(|| {
         let live = format!("/nslab-demo-{}", std::process::id());
         let other = "/made-by-someone-else".to_string();
         for name in [&gone, &live, &other] {
@@ -316,12 +253,12 @@ fn posix_queues_of_gone_lessons_are_removed() {
 #[test]
 #[ignore = "needs root: run by scripts/test.sh as root"]
 fn old_root_counts_only_while_nobody_holds_the_rootfs_lock() {
-    need_root();
+    require_root!();
     let tmp = tempfile::tempdir().unwrap();
     let state = state_dir(&tmp);
     let rootfs = state.join("rootfs");
     let other = state.parent().unwrap().join("other-rootfs");
-    in_private_namespaces(|| {
+    common::in_private_namespaces(|| {
         let old_root = rootfs.join(".old-root");
         let other_old_root = other.join(".old-root");
         fs::create_dir_all(&old_root).unwrap();
@@ -375,12 +312,12 @@ fn old_root_counts_only_while_nobody_holds_the_rootfs_lock() {
 #[test]
 #[ignore = "needs root: run by scripts/test.sh as root"]
 fn escape_directories_of_gone_lessons_are_removed() {
-    need_root();
+    require_root!();
     let tmp = tempfile::tempdir().unwrap();
     let state = state_dir(&tmp);
     let rootfs = state.join("rootfs");
     let gone = rootfs.join(format!(".nslab-escape-{}", gone_pid()));
-    in_private_namespaces(|| {
+    common::in_private_namespaces(|| {
         let old_name = rootfs.join(".nslab-escape");
         let live = rootfs.join(format!(".nslab-escape-{}", std::process::id()));
         for dir in [&old_name, &gone, &live] {
@@ -405,11 +342,11 @@ fn escape_directories_of_gone_lessons_are_removed() {
 #[test]
 #[ignore = "needs root: run by scripts/test.sh as root"]
 fn staging_directories_are_removed_without_crossing_mounts_or_symlinks() {
-    need_root();
+    require_root!();
     let tmp = tempfile::tempdir().unwrap();
     let state = state_dir(&tmp);
     let pid = gone_pid();
-    in_private_namespaces(|| {
+    common::in_private_namespaces(|| {
         let outside = state.parent().unwrap().join("outside");
         fs::create_dir_all(outside.join("dir")).unwrap();
         fs::write(outside.join("file"), "keep").unwrap();
@@ -462,10 +399,10 @@ fn staging_directories_are_removed_without_crossing_mounts_or_symlinks() {
 #[test]
 #[ignore = "needs root: run by scripts/test.sh as root"]
 fn a_lesson_is_warned_about_leftovers_and_told_the_command() {
-    need_root();
+    require_root!();
     let tmp = tempfile::tempdir().unwrap();
     let state = state_dir(&tmp);
-    in_private_namespaces(|| {
+    common::in_private_namespaces(|| {
         let warned = narration_of(|| leftovers::warn_if_any(&state));
         assert_eq!(warned, "", "nothing to warn about yet");
 
@@ -486,10 +423,10 @@ fn a_lesson_is_warned_about_leftovers_and_told_the_command() {
 #[test]
 #[ignore = "needs root: run by scripts/test.sh as root"]
 fn without_root_cleanup_says_it_needs_root() {
-    need_root();
+    require_root!();
     let tmp = tempfile::tempdir().unwrap();
     let state = state_dir(&tmp);
-    in_private_namespaces(|| {
+    common::in_private_namespaces(|| {
         fs::create_dir(state.join("rootfs/.nslab-escape")).unwrap();
         nix::unistd::setuid(nix::unistd::Uid::from_raw(65534)).unwrap();
         let (code, narration) = cleanup(&state, false);
@@ -535,11 +472,11 @@ fn kill_lesson_when_ready(bin: &str, state: &Path, args: &[&str]) {
 #[test]
 #[ignore = "needs root: run by scripts/test.sh as root"]
 fn what_killed_lessons_leave_is_found_and_removed() {
-    need_root();
+    require_root!();
     let tmp = tempfile::tempdir().unwrap();
     let state = state_dir(&tmp);
     fs::remove_dir(state.join("rootfs")).unwrap(); // the lesson builds it
-    in_private_namespaces(|| {
+    common::in_private_namespaces(|| {
         // Lesson 02 has no mount namespace: the container's mount is made
         // in ours, on the rootfs's /proc, and stays.
         let mount_proc = "mount -t proc proc /proc && echo ready && sleep 30";

@@ -230,3 +230,58 @@ pub fn timed(cmd: &mut Command) -> Command {
     }
     timed
 }
+
+/// Runs `check` in a forked child, in new mount and IPC namespaces with
+/// `/` private; fails if the check panicked in the child.
+pub fn in_private_namespaces(check: impl FnOnce()) {
+    // Only the forking thread goes on in the child: a lock another thread
+    // (the test harness, printing) held at that moment would stay locked
+    // there forever. Holding the standard streams' locks across fork(2)
+    // keeps them ours; the child narrates, and reports a panic, through them.
+    let streams = (std::io::stdout().lock(), std::io::stderr().lock());
+    // SAFETY: the child runs only `check` and then leaves with _exit(2),
+    // running no destructor of the parent's values.
+    let forked = unsafe { nix::unistd::fork() }.expect("fork");
+    drop(streams);
+    match forked {
+        nix::unistd::ForkResult::Child => {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                nix::sched::unshare(
+                    nix::sched::CloneFlags::CLONE_NEWNS | nix::sched::CloneFlags::CLONE_NEWIPC,
+                )
+                .expect("unshare");
+                nix::mount::mount(
+                    None::<&str>,
+                    "/",
+                    None::<&str>,
+                    nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+                    None::<&str>,
+                )
+                .expect("making / private");
+                // Silent unless a check turns narration on to read it.
+                nslab::narrate::init(true);
+                check();
+            }));
+            if let Err(panic) = &result {
+                // The test harness's capture of panic messages stays in
+                // the child's memory: write the message out directly.
+                let message = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("(no message)");
+                eprintln!("check failed in the child: {message}");
+            }
+            // SAFETY: ends the child at once, as after fork(2) it must.
+            unsafe { libc::_exit(i32::from(result.is_err())) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            let status = nix::sys::wait::waitpid(child, None).expect("waitpid");
+            assert_eq!(
+                status,
+                nix::sys::wait::WaitStatus::Exited(child, 0),
+                "the check failed in the child: see its message above"
+            );
+        }
+    }
+}
