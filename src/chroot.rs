@@ -119,8 +119,11 @@ pub enum EscapeOutcome {
 /// not pull each other's directory away. `nslab cleanup` removes those a
 /// killed lesson left.
 pub fn escape_dir_name(lesson_pid: u32) -> String {
-    format!(".nslab-escape-{lesson_pid}")
+    format!("{ESCAPE_PREFIX}{lesson_pid}")
 }
+
+/// The escape directory's name before the lesson's PID.
+pub const ESCAPE_PREFIX: &str = ".nslab-escape-";
 
 /// The classic chroot escape, for a process that is root inside a chroot.
 ///

@@ -181,10 +181,14 @@ pub fn sysv_snapshot() -> Result<Vec<(String, Vec<i32>)>, IpcError> {
         .collect()
 }
 
+/// The POSIX queues the demo makes on the host are named this, then the
+/// lesson's PID: `nslab cleanup` finds a killed run's by it.
+pub const QUEUE_PREFIX: &str = "/nslab-demo-";
+
 /// The name of the POSIX queue the demo makes on the host: with the
 /// lesson's PID, so that two runs at once do not collide.
 pub fn host_queue_name() -> String {
-    format!("/nslab-demo-{}", std::process::id())
+    format!("{QUEUE_PREFIX}{}", std::process::id())
 }
 
 /// The demo's shell script: [`crate::demo::IPC_INSIDE`], after a line that

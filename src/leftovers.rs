@@ -23,41 +23,22 @@
 //! at start. [`cleanup`] is the body of `nslab cleanup`, and narrates each
 //! removal as it makes it.
 
-use crate::narrate;
+use crate::{chroot, ipc, narrate, rootfs, syscall};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
-use nix::sys::signal::kill;
-use nix::unistd::Pid;
 use std::cmp::Reverse;
-use std::ffi::OsStr;
 use std::fmt;
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-/// The top byte of a System V key made by nslab: `'n'`.
-const SYSV_TAG: u32 = 0x6e;
-/// The prefix of the POSIX queues lesson 05 makes, before the PID.
-const QUEUE_PREFIX: &str = "/nslab-demo-";
 /// Where `pivot_root` puts the old root inside a rootfs (lessons 03 on).
-const OLD_ROOT: &str = ".old-root";
-/// The chroot escape directory (lesson 01): the old name, without a PID.
-const ESCAPE: &str = ".nslab-escape";
-/// The same, with the lesson's PID.
-const ESCAPE_PREFIX: &str = ".nslab-escape-";
-/// Staging directories of the default rootfs, before the PID.
-const STAGING_PREFIXES: &[&str] = &[".rootfs.building-", ".rootfs.old-"];
+use crate::mount::OLD_ROOT;
 
-/// The System V key a lesson uses for the IPC objects it makes on the
-/// host: `0x6e00_0000 | pid`, so that its top byte marks it as nslab's and
-/// the rest says which process made it (PIDs are below 2^22, see proc(5)).
-pub fn sysv_key(pid: u32) -> i32 {
-    ((SYSV_TAG << 24) | (pid & 0xff_ffff)) as i32
-}
+/// The chroot escape directory of lesson 01 before it had a PID in its name.
+const ESCAPE: &str = ".nslab-escape";
 
 /// The three kinds of System V IPC object. See sysvipc(7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,20 +173,10 @@ pub enum LeftoversError {
         #[source]
         source: io::Error,
     },
-    /// A tree to remove has a mount point at or below it.
-    #[error("refusing to remove {}: {} is mounted in it", path.display(), mount_point.display())]
-    MountedBelow {
-        /// The tree.
-        path: PathBuf,
-        /// The mount point found in it.
-        mount_point: PathBuf,
-    },
-    /// A directory in a tree to remove is on another file system.
-    #[error("refusing to remove {}: it is on another file system", path.display())]
-    OtherFileSystem {
-        /// The directory.
-        path: PathBuf,
-    },
+    /// Removing a staging tree failed, or was refused (see
+    /// [`rootfs::remove_tree`]).
+    #[error(transparent)]
+    RemoveTree(#[from] rootfs::RootfsError),
 }
 
 /// Everything killed lessons left behind, in the order it must be removed:
@@ -231,7 +202,7 @@ pub fn find(state_dir: &Path, extra_rootfs: &[PathBuf]) -> Result<Vec<Leftover>,
     found.extend(
         queues()?
             .into_iter()
-            .filter(|name| pid_after(name, QUEUE_PREFIX).is_some_and(gone))
+            .filter(|name| pid_after(name, ipc::QUEUE_PREFIX).is_some_and(gone))
             .map(Leftover::Queue),
     );
     let default_rootfs = state.iter().map(|s| s.join("rootfs"));
@@ -246,7 +217,7 @@ pub fn find(state_dir: &Path, extra_rootfs: &[PathBuf]) -> Result<Vec<Leftover>,
         found.extend(rootfs_leftovers(rootfs)?);
     }
     if let Some(state) = &state {
-        found.extend(staging_leftovers(state)?);
+        found.extend(staging_leftovers(state));
     }
     Ok(found)
 }
@@ -391,17 +362,16 @@ impl Leftover {
                 rmdir(path)
             }
             Leftover::EscapeDir(path) => rmdir(path),
-            Leftover::Staging(path) => remove_tree(path),
+            Leftover::Staging(path) => Ok(rootfs::remove_tree(path)?),
         }
     }
 }
 
-/// Whether process `pid` is gone: `kill(pid, 0)` sends nothing, but still
-/// says `ESRCH` when there is no such process (kill(2)). `EPERM` means it
-/// exists. A PID reused since by another process keeps its leftovers
-/// hidden until that one ends too: the safe direction to be wrong in.
+/// Whether process `pid` is gone (see [`rootfs::is_alive`]). A PID reused
+/// since by another process keeps its leftovers hidden until that one ends
+/// too: the safe direction to be wrong in.
 fn gone(pid: i32) -> bool {
-    pid > 0 && kill(Pid::from_raw(pid), None) == Err(Errno::ESRCH)
+    pid > 0 && !rootfs::is_alive(pid)
 }
 
 /// The PID in `name` after `prefix` (`/nslab-demo-123` → 123).
@@ -415,52 +385,21 @@ fn pid_after(name: &str, prefix: &str) -> Option<i32> {
 
 /// The PID in a System V key, if the key is nslab's.
 fn pid_of_key(key: i32) -> Option<i32> {
-    ((key as u32) >> 24 == SYSV_TAG).then_some(key & 0xff_ffff)
-}
-
-fn read(path: &Path) -> Result<String, LeftoversError> {
-    fs::read_to_string(path).map_err(|source| LeftoversError::Read {
-        path: path.into(),
-        source,
-    })
+    (key & !0xff_ffff == ipc::KEY_TAG).then_some(key & 0xff_ffff)
 }
 
 /// The mount points of the caller's mount namespace, from
 /// `/proc/self/mountinfo` (proc(5)), deepest first.
 fn mount_points() -> Result<Vec<PathBuf>, LeftoversError> {
-    let info = read(Path::new("/proc/self/mountinfo"))?;
-    let mut points: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(unescape)
-        .collect();
+    let path = Path::new("/proc/self/mountinfo");
+    let info = fs::read(path).map_err(|source| LeftoversError::Read {
+        path: path.into(),
+        source,
+    })?;
+    let mut points = rootfs::mount_points(&info);
     // A stable sort: mounts stacked on one point keep their order.
     points.sort_by_key(|point| Reverse(point.components().count()));
     Ok(points)
-}
-
-/// Undoes mountinfo's escapes: space, tab, newline and backslash are
-/// written as `\040`, `\011`, `\012` and `\134`.
-fn unescape(field: &str) -> PathBuf {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match octal.and_then(|d| u8::from_str_radix(std::str::from_utf8(d).ok()?, 8).ok()) {
-            Some(byte) => {
-                out.push(byte);
-                i += 4;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    PathBuf::from(OsStr::from_bytes(&out))
 }
 
 /// The System V objects of the caller's IPC namespace whose key is nslab's
@@ -562,7 +501,7 @@ fn rootfs_leftovers(rootfs: &Path) -> Result<Vec<Leftover>, LeftoversError> {
         found.push(Leftover::OldRoot(old_root));
     }
     for name in dir_names(rootfs)? {
-        let ours = name == ESCAPE || pid_after(&name, ESCAPE_PREFIX).is_some_and(gone);
+        let ours = name == ESCAPE || pid_after(&name, chroot::ESCAPE_PREFIX).is_some_and(gone);
         if ours && is_dir(&rootfs.join(&name)) {
             found.push(Leftover::EscapeDir(rootfs.join(&name)));
         }
@@ -570,18 +509,14 @@ fn rootfs_leftovers(rootfs: &Path) -> Result<Vec<Leftover>, LeftoversError> {
     Ok(found)
 }
 
-/// `.rootfs.building-<PID>` and `.rootfs.old-<PID>` in `state`.
-fn staging_leftovers(state: &Path) -> Result<Vec<Leftover>, LeftoversError> {
-    let mut found = Vec::new();
-    for name in dir_names(state)? {
-        let pid = STAGING_PREFIXES
-            .iter()
-            .find_map(|prefix| pid_after(&name, prefix));
-        if pid.is_some_and(gone) && is_dir(&state.join(&name)) {
-            found.push(Leftover::Staging(state.join(&name)));
-        }
-    }
-    Ok(found)
+/// `.rootfs.building-<PID>` and `.rootfs.old-<PID>` in `state` whose run
+/// is gone (see [`rootfs::stale_staging_dirs`]).
+fn staging_leftovers(state: &Path) -> Vec<Leftover> {
+    rootfs::stale_staging_dirs(state)
+        .into_iter()
+        .filter(|dir| is_dir(dir))
+        .map(Leftover::Staging)
+        .collect()
 }
 
 /// A real directory, not a symlink to one.
@@ -624,15 +559,10 @@ fn lock(rootfs: &Path) -> Result<Option<Flock<File>>, LeftoversError> {
 /// `UMOUNT_NOFOLLOW` keeps a symlink put in its place from sending the
 /// unmount somewhere else.
 fn unmount(path: &Path) -> Result<(), LeftoversError> {
-    narrate::syscall(format!(
-        "umount2({:?}, MNT_DETACH | UMOUNT_NOFOLLOW)",
-        path.display().to_string()
-    ));
-    nix::mount::umount2(path, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW).map_err(|source| {
-        LeftoversError::Unmount {
-            path: path.into(),
-            source,
-        }
+    let flags = MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW;
+    syscall::umount2(path, flags, "").map_err(|source| LeftoversError::Unmount {
+        path: path.into(),
+        source,
     })
 }
 
@@ -660,60 +590,10 @@ fn remove_sysv(kind: SysvKind, id: i32) -> Result<(), LeftoversError> {
 
 /// Removes an empty directory. See rmdir(2).
 fn rmdir(path: &Path) -> Result<(), LeftoversError> {
-    narrate::syscall(format!("rmdir({:?})", path.display().to_string()));
-    fs::remove_dir(path).map_err(|source| LeftoversError::Remove {
+    syscall::rmdir(path, "").map_err(|errno| LeftoversError::Remove {
         path: path.into(),
-        source,
+        source: errno.into(),
     })
-}
-
-/// Removes the tree at `top` without ever leaving it: refuses if anything
-/// is mounted at or below it, never follows a symlink (it removes the link),
-/// and refuses a directory on another file system than `top`'s, which is a
-/// mount this namespace cannot see. The `rm -rf` a state directory needs,
-/// and nothing more.
-fn remove_tree(top: &Path) -> Result<(), LeftoversError> {
-    if let Some(point) = mount_points()?.into_iter().find(|p| p.starts_with(top)) {
-        return Err(LeftoversError::MountedBelow {
-            path: top.into(),
-            mount_point: point,
-        });
-    }
-    narrate::file_op(format!(
-        "remove the tree {:?}: unlink(2) each file, rmdir(2) each directory, on one file system",
-        top.display().to_string()
-    ));
-    let dev = metadata(top)?.dev();
-    remove_below(top, dev)
-}
-
-fn metadata(path: &Path) -> Result<fs::Metadata, LeftoversError> {
-    fs::symlink_metadata(path).map_err(|source| LeftoversError::Read {
-        path: path.into(),
-        source,
-    })
-}
-
-fn remove_below(path: &Path, dev: u64) -> Result<(), LeftoversError> {
-    let removed = |result: io::Result<()>| {
-        result.map_err(|source| LeftoversError::Remove {
-            path: path.into(),
-            source,
-        })
-    };
-    let meta = metadata(path)?;
-    if !meta.is_dir() {
-        // Files, device nodes and symlinks alike: the entry goes, whatever
-        // a symlink points to stays.
-        return removed(fs::remove_file(path));
-    }
-    if meta.dev() != dev {
-        return Err(LeftoversError::OtherFileSystem { path: path.into() });
-    }
-    for name in dir_names(path)? {
-        remove_below(&path.join(name), dev)?;
-    }
-    removed(fs::remove_dir(path))
 }
 
 /// "1 leftover", "3 leftovers".
@@ -738,8 +618,8 @@ mod tests {
 
     #[test]
     fn a_sysv_key_carries_the_tag_and_the_pid() {
-        assert_eq!(sysv_key(0x1234), 0x6e00_1234);
-        assert_eq!(pid_of_key(sysv_key(4_194_303)), Some(4_194_303));
+        assert_eq!(ipc::key_for(0x1234), 0x6e00_1234);
+        assert_eq!(pid_of_key(ipc::key_for(4_194_303)), Some(4_194_303));
         assert_eq!(pid_of_key(0), None); // IPC_PRIVATE
         assert_eq!(pid_of_key(0x6f00_0001), None);
         assert_eq!(pid_of_key(-1), None);
@@ -747,12 +627,12 @@ mod tests {
 
     #[test]
     fn a_pid_is_only_digits_after_the_prefix() {
-        assert_eq!(pid_after("/nslab-demo-123", QUEUE_PREFIX), Some(123));
-        assert_eq!(pid_after("/nslab-demo-", QUEUE_PREFIX), None);
-        assert_eq!(pid_after("/nslab-demo-12x", QUEUE_PREFIX), None);
-        assert_eq!(pid_after("/nslab-demo--1", QUEUE_PREFIX), None);
-        assert_eq!(pid_after("/other-123", QUEUE_PREFIX), None);
-        assert_eq!(pid_after(".nslab-escape", ESCAPE_PREFIX), None);
+        assert_eq!(pid_after("/nslab-demo-123", ipc::QUEUE_PREFIX), Some(123));
+        assert_eq!(pid_after("/nslab-demo-", ipc::QUEUE_PREFIX), None);
+        assert_eq!(pid_after("/nslab-demo-12x", ipc::QUEUE_PREFIX), None);
+        assert_eq!(pid_after("/nslab-demo--1", ipc::QUEUE_PREFIX), None);
+        assert_eq!(pid_after("/other-123", ipc::QUEUE_PREFIX), None);
+        assert_eq!(pid_after(".nslab-escape", chroot::ESCAPE_PREFIX), None);
     }
 
     #[test]
@@ -762,17 +642,10 @@ mod tests {
     }
 
     #[test]
-    fn mountinfo_escapes_are_undone() {
-        assert_eq!(unescape(r"/a\040b\011c\134d"), PathBuf::from("/a b\tc\\d"));
-        assert_eq!(unescape(r"/plain\x"), PathBuf::from(r"/plain\x"));
-        assert_eq!(unescape(r"/end\04"), PathBuf::from(r"/end\04"));
-    }
-
-    #[test]
     fn descriptions_say_what_and_where() {
         let sysv = Leftover::SysV {
             kind: SysvKind::Msg,
-            key: sysv_key(42),
+            key: ipc::key_for(42),
             id: 7,
         };
         assert_eq!(

@@ -551,8 +551,8 @@ fn staging_pid(name: &OsStr) -> Option<i32> {
 
 /// Whether process `pid` still exists. kill(2) with signal 0 checks without
 /// sending anything: ESRCH means no such process; EPERM means it exists
-/// but is not ours to signal.
-fn is_alive(pid: i32) -> bool {
+/// but is not ours to signal. `nslab cleanup` decides with it too.
+pub fn is_alive(pid: i32) -> bool {
     kill(Pid::from_raw(pid), None) != Err(Errno::ESRCH)
 }
 
@@ -727,7 +727,7 @@ fn mount_at_or_below(dir: &Path) -> Result<Option<PathBuf>, RootfsError> {
 /// field of each line (see proc_pid_mountinfo(5)), with the kernel's octal
 /// escapes undone (`\040` is a space, `\134` a backslash). Read as bytes:
 /// a path need not be UTF-8.
-fn mount_points(mountinfo: &[u8]) -> Vec<PathBuf> {
+pub fn mount_points(mountinfo: &[u8]) -> Vec<PathBuf> {
     mountinfo
         .split(|b| *b == b'\n')
         .filter_map(|line| line.split(|b| *b == b' ').nth(4))

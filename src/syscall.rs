@@ -112,15 +112,18 @@ pub fn mount(
     nix::mount::mount(source, target, fstype, flags, data)
 }
 
-/// Unmounts. See umount2(2). Only `MNT_DETACH` is used by the lessons.
+/// Unmounts. See umount2(2).
 pub fn umount2(target: &Path, flags: MntFlags, why: &str) -> Result<(), Errno> {
-    let names = if flags.contains(MntFlags::MNT_DETACH) {
-        "MNT_DETACH"
-    } else {
-        "0"
-    };
+    let names: Vec<&str> = [
+        (MntFlags::MNT_DETACH, "MNT_DETACH"),
+        (MntFlags::UMOUNT_NOFOLLOW, "UMOUNT_NOFOLLOW"),
+    ]
+    .iter()
+    .filter(|(flag, _)| flags.contains(*flag))
+    .map(|(_, name)| *name)
+    .collect();
     narrate::syscall(with_comment(
-        format!("umount2({}, {names})", quoted(target)),
+        format!("umount2({}, {})", quoted(target), narrate::flags(&names)),
         why,
     ));
     nix::mount::umount2(target, flags)

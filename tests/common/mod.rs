@@ -270,7 +270,11 @@ pub fn in_private_namespaces(check: impl FnOnce()) {
                     .map(String::as_str)
                     .or_else(|| panic.downcast_ref::<&str>().copied())
                     .unwrap_or("(no message)");
-                eprintln!("check failed in the child: {message}");
+                // Not eprintln!: the harness captures that, in the child's memory.
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr(),
+                    format!("check failed in the child: {message}\n").as_bytes(),
+                );
             }
             // SAFETY: ends the child at once, as after fork(2) it must.
             unsafe { libc::_exit(i32::from(result.is_err())) }
