@@ -189,6 +189,19 @@ pub enum LeftoversError {
 /// are not counted: it may be any directory, even one with the host's own
 /// mounts under it.
 pub fn find(state_dir: &Path, extra_rootfs: &[PathBuf]) -> Result<Vec<Leftover>, LeftoversError> {
+    // Twice, keeping what both looks found: a lesson that ends between
+    // listing its queue and the check of its PID has removed the queue,
+    // and must not be reported as killed (twenty runs at once do this).
+    // What is still there after its PID was found gone can no longer be
+    // removed by its owner: that is a real leftover.
+    let mut found = find_once(state_dir, extra_rootfs)?;
+    let again = find_once(state_dir, extra_rootfs)?;
+    found.retain(|leftover| again.contains(leftover));
+    Ok(found)
+}
+
+/// One look for leftovers; see [`find`].
+fn find_once(state_dir: &Path, extra_rootfs: &[PathBuf]) -> Result<Vec<Leftover>, LeftoversError> {
     let mut found = Vec::new();
     // Compared with mount points, which the kernel shows without symlinks.
     let state = fs::canonicalize(state_dir).ok();
