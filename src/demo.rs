@@ -243,8 +243,9 @@ impl RootfsWatch {
         }
         narrate::explain(format!(
             "written into {} while the container ran: every container started on\n\
-             this rootfs will see it. Lesson 09 gives each container a layer of its own;\n\
-             until then, `sudo nslab cleanup --rootfs` rebuilds the default rootfs.",
+             this rootfs will see it. Lesson 09 gives each container a layer of its own.\n\
+             Until then, for a fresh default rootfs: `sudo nslab cleanup --rootfs` (with the\n\
+             same --state-dir, if you gave one), and the next lesson builds it again.",
             self.root.display()
         ));
         false

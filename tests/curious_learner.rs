@@ -329,3 +329,43 @@ fn lesson_00_runs_as_nobody() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), "65534");
 }
+
+/// A write into the shared rootfs (01 has an empty /dev: `> /dev/null`
+/// makes a file) is reported; `nslab cleanup --rootfs` then removes the
+/// default rootfs, and the next run builds a clean one. In a state
+/// directory of its own, so that no other test sees the write.
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn a_write_into_the_shared_rootfs_is_reported_and_cleanup_rebuilds() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let run = |args: &[&str]| {
+        common::run(
+            common::lesson(&bin("01-chroot"))
+                .env("NSLAB_STATE_DIR", &state)
+                .args(args),
+        )
+    };
+    let (code, out, err) = run(&["--", "sh", "-c", "echo hi > /dev/null"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("== The shared rootfs, after the run =="),
+        "{out}"
+    );
+    assert!(out.contains("! new: /dev/null"), "{out}");
+    assert!(state.join("rootfs/dev/null").is_file());
+
+    let (code, out, err) = common::run(
+        common::lesson(&bin("nslab"))
+            .env("NSLAB_STATE_DIR", &state)
+            .args(["cleanup", "--rootfs"]),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!state.join("rootfs").exists(), "{out}");
+
+    let (code, out, err) = run(&["--", "ls", "/dev"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("The shared rootfs"), "{out}");
+    assert!(!state.join("rootfs/dev/null").exists());
+}
