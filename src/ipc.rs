@@ -18,7 +18,7 @@
 //! [`HostObjects`] removes them when it is dropped.
 
 use crate::mount::{self, MountError};
-use crate::narrate;
+use crate::{narrate, syscall};
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 use nix::mqueue::{mq_close, mq_open, mq_unlink, MQ_OFlag, MqAttr};
@@ -454,24 +454,18 @@ impl HostObjects {
                 first_error.get_or_insert(error);
             }
         };
-        // SAFETY (these three): IPC_RMID takes no buffer; NULL is allowed.
         if let Some(id) = self.msqid.take() {
-            narrate::syscall(format!("msgctl({id}, IPC_RMID, NULL)"));
-            note(removed("message queue", id, unsafe {
-                libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut())
-            }));
+            note(removed("message queue", id, syscall::msgctl_rmid(id)));
         }
         if let Some(id) = self.shmid.take() {
-            narrate::syscall(format!("shmctl({id}, IPC_RMID, NULL)"));
-            note(removed("shared-memory segment", id, unsafe {
-                libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut())
-            }));
+            note(removed(
+                "shared-memory segment",
+                id,
+                syscall::shmctl_rmid(id),
+            ));
         }
         if let Some(id) = self.semid.take() {
-            narrate::syscall(format!("semctl({id}, 0, IPC_RMID)"));
-            note(removed("semaphore set", id, unsafe {
-                libc::semctl(id, 0, libc::IPC_RMID)
-            }));
+            note(removed("semaphore set", id, syscall::semctl_rmid(id)));
         }
         if let Some(name) = self.queue.take() {
             narrate::syscall(format!("mq_unlink({name:?})"));
@@ -485,14 +479,12 @@ impl HostObjects {
     }
 }
 
-fn removed(what: &'static str, id: i32, result: libc::c_int) -> Result<(), IpcError> {
-    Errno::result(result)
-        .map(drop)
-        .map_err(|source| IpcError::Remove {
-            what,
-            id: id.to_string(),
-            source,
-        })
+fn removed(what: &'static str, id: i32, result: Result<(), Errno>) -> Result<(), IpcError> {
+    result.map_err(|source| IpcError::Remove {
+        what,
+        id: id.to_string(),
+        source,
+    })
 }
 
 /// Narrates a call made from inside to reach a host object, on its return,

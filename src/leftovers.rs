@@ -581,24 +581,12 @@ fn unmount(path: &Path) -> Result<(), LeftoversError> {
 
 /// Removes a System V object by id. See msgctl(2), shmctl(2), semctl(2).
 fn remove_sysv(kind: SysvKind, id: i32) -> Result<(), LeftoversError> {
-    // SAFETY: IPC_RMID reads no buffer, so NULL is allowed.
-    let result = match kind {
-        SysvKind::Msg => {
-            narrate::syscall(format!("msgctl({id}, IPC_RMID, NULL)"));
-            unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) }
-        }
-        SysvKind::Shm => {
-            narrate::syscall(format!("shmctl({id}, IPC_RMID, NULL)"));
-            unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) }
-        }
-        SysvKind::Sem => {
-            narrate::syscall(format!("semctl({id}, 0, IPC_RMID)"));
-            unsafe { libc::semctl(id, 0, libc::IPC_RMID) }
-        }
+    let removed = match kind {
+        SysvKind::Msg => syscall::msgctl_rmid(id),
+        SysvKind::Shm => syscall::shmctl_rmid(id),
+        SysvKind::Sem => syscall::semctl_rmid(id),
     };
-    Errno::result(result)
-        .map(drop)
-        .map_err(|source| LeftoversError::RemoveSysv { kind, id, source })
+    removed.map_err(|source| LeftoversError::RemoveSysv { kind, id, source })
 }
 
 /// Removes an empty directory. See rmdir(2).

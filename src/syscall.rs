@@ -286,6 +286,28 @@ pub fn mark_cloexec_one_by_one(first: libc::c_uint) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Removes a System V message queue. See msgctl(2).
+pub fn msgctl_rmid(id: i32) -> Result<(), Errno> {
+    narrate::syscall(format!("msgctl({id}, IPC_RMID, NULL)"));
+    // SAFETY: IPC_RMID reads no buffer, so NULL is allowed.
+    Errno::result(unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) }).map(drop)
+}
+
+/// Removes a System V shared-memory segment (once nothing has it attached).
+/// See shmctl(2).
+pub fn shmctl_rmid(id: i32) -> Result<(), Errno> {
+    narrate::syscall(format!("shmctl({id}, IPC_RMID, NULL)"));
+    // SAFETY: as for msgctl_rmid.
+    Errno::result(unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) }).map(drop)
+}
+
+/// Removes a System V semaphore set. See semctl(2).
+pub fn semctl_rmid(id: i32) -> Result<(), Errno> {
+    narrate::syscall(format!("semctl({id}, 0, IPC_RMID)"));
+    // SAFETY: IPC_RMID takes no fourth argument.
+    Errno::result(unsafe { libc::semctl(id, 0, libc::IPC_RMID) }).map(drop)
+}
+
 fn with_comment(call: String, why: &str) -> String {
     if why.is_empty() {
         call
