@@ -17,6 +17,8 @@
 //! removed when the lesson ends, whether or not the run went well:
 //! [`HostObjects`] removes them when it is dropped.
 
+pub mod probe;
+
 use crate::mount::{self, MountError};
 use crate::{narrate, syscall};
 use nix::errno::Errno;

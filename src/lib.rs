@@ -21,8 +21,12 @@
 //! | [`mount`] | 03-mount | the mount namespace: private propagation, pivot_root, fresh /proc /dev /sys /tmp |
 //! | [`uts`] | 04-uts | the UTS namespace: a hostname and domainname of its own |
 //! | [`ipc`] | 05-ipc | the IPC namespace: System V and POSIX IPC objects the host cannot share |
+//! | [`user`] | 07 (to come) | user namespaces; for now whether this machine allows them |
+//! | [`cgroup`] | 08 (to come) | cgroups; for now how this machine lays them out (v1, v2, hybrid) |
+//! | [`overlay`] | 09 (to come) | overlayfs; for now whether this kernel has it |
 //! | [`leftovers`] | nslab cleanup | what a killed lesson leaves behind, found by name and removed |
-//! | [`doctor`] | nslab doctor | probes every facility, then a per-lesson verdict with the fix |
+//! | [`probe`] | nslab doctor | what every facility's `probe` submodule shares: a fact, found without changing the host |
+//! | [`doctor`] | nslab doctor | gathers each facility's probe, then a per-lesson verdict with the fix |
 //! | [`runtime`] | 12 (nslab) | the runtime's command line: for now doctor and cleanup |
 //!
 //! Shared pieces: [`narrate`] prints every kernel call as it is made, and
@@ -40,6 +44,7 @@ compile_error!(
      See book/src/setup.md, \"Not on Linux?\", for how to get a Linux VM."
 );
 
+pub mod cgroup;
 pub mod chroot;
 pub mod demo;
 pub mod doctor;
@@ -50,7 +55,9 @@ pub mod manifest;
 pub mod mount;
 pub mod namespace;
 pub mod narrate;
+pub mod overlay;
 pub mod pid;
+pub mod probe;
 pub mod process;
 pub mod report;
 pub mod rootfs;
@@ -59,6 +66,7 @@ pub mod signals;
 pub mod spec;
 pub mod start;
 pub mod syscall;
+pub mod user;
 pub mod uts;
 
 /// Any error a lesson can end with: one variant per module, each keeping

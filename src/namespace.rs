@@ -10,6 +10,8 @@
 //! links read the same (namespaces(7)). The lessons use it to show, from
 //! the host, that the child really is somewhere else.
 
+pub mod probe;
+
 use crate::narrate;
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;

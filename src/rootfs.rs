@@ -28,6 +28,8 @@
 //!   ([`stale_staging_dirs`]), with [`remove_tree`], which never walks
 //!   into a mount point nor pulls a tree from under a running container.
 
+pub mod probe;
+
 use crate::narrate;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};

@@ -31,13 +31,16 @@ use crate::{chroot, ipc, mount, uts, Error};
 use nix::unistd::Pid;
 use std::convert::Infallible;
 
+/// A look at the child from the host, given its pid as the host sees it.
+pub type FromHost<'a> = Box<dyn FnMut(Pid) -> Result<(), Error> + 'a>;
+
 /// What a lesson adds to the start sequence: looking at the child from the
 /// host while it waits at the gate, and demonstrations inside the container
 /// just before `execve`. The runtime adds nothing.
 #[derive(Default)]
 pub struct Hooks<'a> {
     /// Runs in the parent while the child waits at its gate.
-    pub from_host: Option<Box<dyn FnMut(Pid) -> Result<(), Error> + 'a>>,
+    pub from_host: Option<FromHost<'a>>,
     /// Runs in the child after its setup, just before `execve`.
     pub inside: Option<Box<dyn Fn() -> Result<(), Error> + 'a>>,
 }

@@ -20,7 +20,7 @@ fn escape_demo_narration_and_output() {
     require_root!();
     common::rootfs();
     common::settings()
-        .bind(|| assert_cmd_snapshot!(common::timed(&mut common::lesson(BIN).arg("--escape"))));
+        .bind(|| assert_cmd_snapshot!(common::timed(common::lesson(BIN).arg("--escape"))));
 }
 
 #[test]

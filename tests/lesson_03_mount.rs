@@ -80,7 +80,7 @@ fn escape_demo_narration_and_output() {
     common::rootfs();
     let _one = one_at_a_time();
     settings()
-        .bind(|| assert_cmd_snapshot!(common::timed(&mut common::lesson(BIN).arg("--escape"))));
+        .bind(|| assert_cmd_snapshot!(common::timed(common::lesson(BIN).arg("--escape"))));
 }
 
 #[test]
@@ -90,7 +90,7 @@ fn no_private_demo_narration_and_output() {
     common::rootfs();
     let _one = one_at_a_time();
     settings()
-        .bind(|| assert_cmd_snapshot!(common::timed(&mut common::lesson(BIN).arg("--no-private"))));
+        .bind(|| assert_cmd_snapshot!(common::timed(common::lesson(BIN).arg("--no-private"))));
 }
 
 #[test]

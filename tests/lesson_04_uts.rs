@@ -33,7 +33,7 @@ fn demo_narration_and_output() {
     common::rootfs();
     settings().bind(|| {
         assert_cmd_snapshot!(common::timed(
-            &mut common::lesson(BIN).args(["--hostname", "lab"])
+            common::lesson(BIN).args(["--hostname", "lab"])
         ))
     });
 }

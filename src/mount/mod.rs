@@ -26,6 +26,7 @@
 //! after, and the throwaway shared namespace of `--no-private`.
 
 pub mod observe;
+pub mod probe;
 
 pub use observe::{explain_escape, in_shared_outer_namespace, show_host_unchanged, MountTable};
 
