@@ -70,7 +70,7 @@ fn main() -> ExitCode {
         leftovers::warn_if_any(&args.rootfs.state_dir);
         let host_mounts = mount::MountTable::read()?;
         let writes = demo::RootfsWatch::start(&rootfs);
-        let host_names = uts::HostNames::read()?;
+        let host_names = uts::observe::HostNames::read()?;
         demo::show_host_view()?;
         let first_look = demo::first_look(args.escape, &rootfs);
         let command = demo::or_demo(args.command, &[&first_look, demo::UTS_NAMES]);
@@ -89,7 +89,7 @@ fn main() -> ExitCode {
         };
         let exit = start::run(&spec, hooks);
         // ANCHOR_END: run
-        uts::show_host_unchanged(&host_names)?;
+        uts::observe::show_host_unchanged(&host_names)?;
         mount::show_host_unchanged(&host_mounts, &rootfs, true)?;
         writes.report();
         Ok(lesson::finish(exit?))

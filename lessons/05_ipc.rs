@@ -75,18 +75,18 @@ fn main() -> ExitCode {
         leftovers::warn_if_any(&args.rootfs.state_dir);
         let host_mounts = mount::MountTable::read()?;
         let writes = demo::RootfsWatch::start(&rootfs);
-        let host_names = uts::HostNames::read()?;
+        let host_names = uts::observe::HostNames::read()?;
         let host_ipc = ipc::sysv_snapshot()?;
         // Made before the child, removed when `host_objects` is dropped:
         // at the end, or on the way out of any error below.
-        let host_objects = ipc::HostObjects::create()?;
+        let host_objects = ipc::demo::HostObjects::create()?;
         host_objects.show()?;
         demo::show_host_view()?;
         let first_look = demo::first_look(args.escape, &rootfs);
         // The demo, and its look at the host's objects from inside, only
         // without a command of the learner's.
         let demo_runs = args.command.is_empty();
-        let ipc_demo = ipc::demo_script(host_objects.key());
+        let ipc_demo = ipc::demo::demo_script(host_objects.key());
         let command = demo::or_demo(args.command, &[&first_look, &ipc_demo]);
         let escape = demo::Escape::prepare(&rootfs)?;
         // ANCHOR: run
@@ -118,8 +118,8 @@ fn main() -> ExitCode {
         };
         let exit = start::run(&spec, hooks);
         // ANCHOR_END: run
-        ipc::show_host_after(host_objects, &host_ipc, demo_runs)?;
-        uts::show_host_unchanged(&host_names)?;
+        ipc::demo::show_host_after(host_objects, &host_ipc, demo_runs)?;
+        uts::observe::show_host_unchanged(&host_names)?;
         mount::show_host_unchanged(&host_mounts, &rootfs, true)?;
         writes.report();
         Ok(lesson::finish(exit?))

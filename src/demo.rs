@@ -57,10 +57,10 @@ echo "inside: hostname now:   $(uname -n)""#;
 
 /// Lesson 05: the container's IPC objects. Expects `key` set, by a line
 /// before it, to the lesson's System V key in decimal, as
-/// `/proc/sysvipc/*` lists keys (see `ipc::demo_script`).
+/// `/proc/sysvipc/*` lists keys (see `ipc::demo::demo_script`).
 ///
 /// Before this shell started, the child made a message queue with that
-/// key (`ipc::HostObjects::look_from_inside`). A second `sh`, another
+/// key (`ipc::demo::HostObjects::look_from_inside`). A second `sh`, another
 /// process in the same IPC namespace, finds it by key in
 /// `/proc/sysvipc/msg` and prints key and id as ipcs(1) would, with
 /// `read` and `printf` only, as a rootfs may have no `ipcs`. The other

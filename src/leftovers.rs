@@ -215,7 +215,7 @@ fn find_once(state_dir: &Path, extra_rootfs: &[PathBuf]) -> Result<Vec<Leftover>
     found.extend(
         queues()?
             .into_iter()
-            .filter(|name| pid_after(name, ipc::QUEUE_PREFIX).is_some_and(gone))
+            .filter(|name| pid_after(name, ipc::demo::QUEUE_PREFIX).is_some_and(gone))
             .map(Leftover::Queue),
     );
     let default_rootfs = state.iter().map(|s| s.join("rootfs"));
@@ -398,7 +398,7 @@ fn pid_after(name: &str, prefix: &str) -> Option<i32> {
 
 /// The PID in a System V key, if the key is nslab's.
 fn pid_of_key(key: i32) -> Option<i32> {
-    (key & !0xff_ffff == ipc::KEY_TAG).then_some(key & 0xff_ffff)
+    (key & !0xff_ffff == ipc::demo::KEY_TAG).then_some(key & 0xff_ffff)
 }
 
 /// The mount points of the caller's mount namespace, from
@@ -619,8 +619,8 @@ mod tests {
 
     #[test]
     fn a_sysv_key_carries_the_tag_and_the_pid() {
-        assert_eq!(ipc::key_for(0x1234), 0x6e00_1234);
-        assert_eq!(pid_of_key(ipc::key_for(4_194_303)), Some(4_194_303));
+        assert_eq!(ipc::demo::key_for(0x1234), 0x6e00_1234);
+        assert_eq!(pid_of_key(ipc::demo::key_for(4_194_303)), Some(4_194_303));
         assert_eq!(pid_of_key(0), None); // IPC_PRIVATE
         assert_eq!(pid_of_key(0x6f00_0001), None);
         assert_eq!(pid_of_key(-1), None);
@@ -628,11 +628,14 @@ mod tests {
 
     #[test]
     fn a_pid_is_only_digits_after_the_prefix() {
-        assert_eq!(pid_after("/nslab-demo-123", ipc::QUEUE_PREFIX), Some(123));
-        assert_eq!(pid_after("/nslab-demo-", ipc::QUEUE_PREFIX), None);
-        assert_eq!(pid_after("/nslab-demo-12x", ipc::QUEUE_PREFIX), None);
-        assert_eq!(pid_after("/nslab-demo--1", ipc::QUEUE_PREFIX), None);
-        assert_eq!(pid_after("/other-123", ipc::QUEUE_PREFIX), None);
+        assert_eq!(
+            pid_after("/nslab-demo-123", ipc::demo::QUEUE_PREFIX),
+            Some(123)
+        );
+        assert_eq!(pid_after("/nslab-demo-", ipc::demo::QUEUE_PREFIX), None);
+        assert_eq!(pid_after("/nslab-demo-12x", ipc::demo::QUEUE_PREFIX), None);
+        assert_eq!(pid_after("/nslab-demo--1", ipc::demo::QUEUE_PREFIX), None);
+        assert_eq!(pid_after("/other-123", ipc::demo::QUEUE_PREFIX), None);
         assert_eq!(pid_after(".nslab-escape", chroot::ESCAPE_PREFIX), None);
     }
 
@@ -646,7 +649,7 @@ mod tests {
     fn descriptions_say_what_and_where() {
         let sysv = Leftover::SysV {
             kind: SysvKind::Msg,
-            key: ipc::key_for(42),
+            key: ipc::demo::key_for(42),
             id: 7,
         };
         assert_eq!(

@@ -11,6 +11,12 @@
 //! programs (resolvers, shells' prompts, log formats) expect an RFC 1123
 //! host name, and a bad one is much easier to explain before a container
 //! exists than after.
+//!
+//! This module is the mechanism, what the runtime needs too: checking and
+//! setting the names. [`observe`] holds what only the lesson shows: the
+//! host's names, read before and after the run.
+
+pub mod observe;
 
 use crate::{narrate, syscall};
 use nix::errno::Errno;
@@ -198,49 +204,6 @@ pub fn set_names(names: &Names) -> Result<(), UtsError> {
     Ok(())
 }
 // ANCHOR_END: set_names
-
-/// The hostname and domainname the caller sees, from uname(2).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostNames {
-    /// `uname -n`.
-    pub hostname: String,
-    /// The NIS domain name; `(none)` when unset.
-    pub domainname: String,
-}
-
-impl HostNames {
-    /// The names of the caller's UTS namespace.
-    pub fn read() -> Result<Self, UtsError> {
-        let uts = nix::sys::utsname::uname().map_err(|errno| UtsError::Read {
-            path: PathBuf::from("uname(2)"),
-            source: io::Error::from(errno),
-        })?;
-        Ok(HostNames {
-            hostname: uts.nodename().to_string_lossy().into_owned(),
-            domainname: uts.domainname().to_string_lossy().into_owned(),
-        })
-    }
-}
-
-/// Reads the host's names again after the run and compares them with
-/// `before`.
-pub fn show_host_unchanged(before: &HostNames) -> Result<bool, UtsError> {
-    narrate::heading("The host's names, after the run");
-    narrate::syscall("uname()");
-    let after = HostNames::read()?;
-    narrate::observe("hostname", &after.hostname);
-    narrate::observe("domainname", &after.domainname);
-    if after == *before {
-        narrate::success("unchanged: the container named only its own UTS namespace");
-        Ok(true)
-    } else {
-        narrate::warning(format!(
-            "changed since the run began (was {} / {}): something else renamed this machine",
-            before.hostname, before.domainname
-        ));
-        Ok(false)
-    }
-}
 
 #[cfg(test)]
 mod tests {

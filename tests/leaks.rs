@@ -359,7 +359,7 @@ fn planted_mount_stacked_on_a_mount_point_is_reported() {
 fn planted_system_v_object_is_reported() {
     require_root!();
     let tmp = tempfile::tempdir().unwrap();
-    let key = nslab::ipc::key_for(gone_pid());
+    let key = nslab::ipc::demo::key_for(gone_pid());
     common::in_private_namespaces(|| {
         let before = HostState::now();
         // SAFETY: a plain system call on integer arguments.

@@ -158,9 +158,9 @@ fn system_v_objects_of_gone_lessons_are_removed() {
     require_root!();
     let tmp = tempfile::tempdir().unwrap();
     let state = state_dir(&tmp);
-    let gone = nslab::ipc::key_for(gone_pid());
+    let gone = nslab::ipc::demo::key_for(gone_pid());
     common::in_private_namespaces(|| {
-        let live = nslab::ipc::key_for(std::process::id());
+        let live = nslab::ipc::demo::key_for(std::process::id());
         let flags = libc::IPC_CREAT | 0o600;
         // SAFETY (all four): plain system calls on integer arguments.
         let msg = unsafe { libc::msgget(gone, flags) };

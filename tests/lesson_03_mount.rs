@@ -79,8 +79,7 @@ fn escape_demo_narration_and_output() {
     require_root!();
     common::rootfs();
     let _one = one_at_a_time();
-    settings()
-        .bind(|| assert_cmd_snapshot!(common::timed(common::lesson(BIN).arg("--escape"))));
+    settings().bind(|| assert_cmd_snapshot!(common::timed(common::lesson(BIN).arg("--escape"))));
 }
 
 #[test]
