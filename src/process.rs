@@ -162,9 +162,12 @@ impl Child {
     /// the lesson died first, and then gives up instead of starting.
     pub fn release(&mut self) {
         if let Some(gate) = self.gate.take() {
-            narrate::syscall("write(gate, \"1\", 1)   # go: the child may go on");
+            narrate::syscall(format!(
+                "write(gate, {:?}, 1)   # go: the child may go on",
+                char::from(GO).to_string()
+            ));
             // If the child is gone already, waitpid will say how it ended.
-            let _ = nix::unistd::write(gate.as_fd(), b"1");
+            let _ = nix::unistd::write(gate.as_fd(), &[GO]);
         }
     }
 
@@ -314,6 +317,13 @@ where
 }
 // ANCHOR_END: spawn
 
+/// The byte the parent writes into the gate to let the child go on.
+const GO: u8 = b'1';
+
+/// The signal the kernel sends the child when the lesson dies: SIGKILL,
+/// which the command cannot catch or ignore.
+const DEATH_SIGNAL: Signal = Signal::SIGKILL;
+
 /// The first steps of every child, before its own: die with the lesson,
 /// then wait at the gate.
 ///
@@ -328,12 +338,12 @@ fn child_side<F>(gate: std::os::fd::RawFd, child: Option<F>) -> Result<Infallibl
 where
     F: FnOnce() -> Result<Infallible, crate::Error>,
 {
-    let death_signal = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    let death_signal = nix::sys::prctl::set_pdeathsig(DEATH_SIGNAL);
     let mut byte = [0u8; 1];
     let said_go = loop {
         match nix::unistd::read(gate, &mut byte) {
             Err(Errno::EINTR) => continue,
-            result => break result == Ok(1),
+            result => break result == Ok(1) && byte[0] == GO,
         }
     };
     let _ = nix::unistd::close(gate);
@@ -342,9 +352,10 @@ where
         exit_now(EXIT_SETUP_FAILED);
     }
     death_signal.map_err(ProcessError::DeathSignal)?;
-    narrate::returned(
-        "prctl(PR_SET_PDEATHSIG, SIGKILL) = 0   # made first: the child dies with the lesson",
-    );
+    narrate::returned(format!(
+        "prctl(PR_SET_PDEATHSIG, {DEATH_SIGNAL}) = 0   # made first: the child dies with the lesson"
+    ));
+    // 1: the number of bytes read, the GO byte checked above.
     narrate::returned("read(gate) = 1   # the lesson said go");
     match child {
         Some(child) => child(),
