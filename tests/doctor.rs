@@ -146,7 +146,7 @@ fn report_on_this_machine() {
         &regex::escape(&common::state_dir().display().to_string()),
         "[STATE]",
     );
-    settings.bind(|| assert_cmd_snapshot!("report", doctor()));
+    settings.bind(|| assert_cmd_snapshot!("report", common::timed(&mut doctor())));
 }
 
 /// "can run" is a promise: every lesson the report says can run here does

@@ -94,7 +94,7 @@ fn no_private_demo_narration_and_output() {
 
 #[test]
 fn help() {
-    settings().bind(|| assert_cmd_snapshot!(common::lesson(BIN).arg("--help")));
+    settings().bind(|| assert_cmd_snapshot!(common::timed(common::lesson(BIN).arg("--help"))));
 }
 
 #[test]

@@ -40,12 +40,16 @@ fn demo_narration_and_output() {
 
 #[test]
 fn a_bad_hostname_is_rejected() {
-    settings().bind(|| assert_cmd_snapshot!(common::lesson(BIN).args(["--hostname", "bad_name!"])));
+    settings().bind(|| {
+        assert_cmd_snapshot!(common::timed(
+            common::lesson(BIN).args(["--hostname", "bad_name!"])
+        ))
+    });
 }
 
 #[test]
 fn help() {
-    settings().bind(|| assert_cmd_snapshot!(common::lesson(BIN).arg("--help")));
+    settings().bind(|| assert_cmd_snapshot!(common::timed(common::lesson(BIN).arg("--help"))));
 }
 
 #[test]

@@ -144,12 +144,12 @@ fn demo_narration_and_output() {
     common::rootfs();
     let _one = one_at_a_time();
     not_the_first_queue_since_boot();
-    settings().bind(|| assert_cmd_snapshot!(common::lesson(BIN)));
+    settings().bind(|| assert_cmd_snapshot!(common::timed(&mut common::lesson(BIN))));
 }
 
 #[test]
 fn help() {
-    settings().bind(|| assert_cmd_snapshot!(common::lesson(BIN).arg("--help")));
+    settings().bind(|| assert_cmd_snapshot!(common::timed(common::lesson(BIN).arg("--help"))));
 }
 
 /// Removes the test's own host objects even if an assertion fails.

@@ -32,11 +32,16 @@ pub const STATE_DIR_ENV: &str = "NSLAB_STATE_DIR";
 
 /// The state directory the lessons would use: `$NSLAB_STATE_DIR`, or
 /// [`DEFAULT_STATE_DIR`].
+///
+/// A relative one is made absolute, as the lessons make theirs
+/// ([`super::absolute_state_dir`]), so the report names the directory the
+/// lessons would use.
 pub fn state_dir() -> PathBuf {
-    std::env::var_os(STATE_DIR_ENV)
+    let dir = std::env::var_os(STATE_DIR_ENV)
         .filter(|dir| !dir.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+    std::path::absolute(&dir).unwrap_or(dir)
 }
 
 /// The directory that stands for `dir`'s file system: `dir` itself, or,

@@ -162,6 +162,9 @@ pub fn filters() -> Vec<(String, String)> {
         "$1:[NEW]".into(),
     ));
     filters.push((escape(&state_dir().display().to_string()), "[STATE]".into()));
+    // As [`timed`] passes it.
+    let relative_state = relative(state_dir().as_os_str());
+    filters.push((escape(&relative_state.to_string_lossy()), "[STATE]".into()));
     filters.push((
         r"\.rootfs\.building-\d+".into(),
         ".rootfs.building-[PID]".into(),
@@ -215,20 +218,35 @@ pub fn in_rootfs(path: &str) -> PathBuf {
 /// `cmd` run under `timeout --signal=KILL`, for the snapshot tests: insta-cmd
 /// runs the command itself, so the limit comes from timeout(1), which kills
 /// the lesson (and with it, its container) after [`TIMEOUT`].
+///
+/// The program and the state directory are given relative to the package
+/// (cargo runs tests there): insta-cmd writes the command line into each
+/// snapshot's header, which should not change with where the clone is.
 pub fn timed(cmd: &mut Command) -> Command {
     let mut timed = Command::new("timeout");
     timed
         .arg("--signal=KILL")
         .arg(TIMEOUT.as_secs().to_string())
-        .arg(cmd.get_program())
+        .arg(relative(cmd.get_program()))
         .args(cmd.get_args());
     for (key, value) in cmd.get_envs() {
         match value {
+            Some(value) if key == "NSLAB_STATE_DIR" => timed.env(key, relative(value)),
             Some(value) => timed.env(key, value),
             None => timed.env_remove(key),
         };
     }
     timed
+}
+
+/// `path` relative to the current directory when it lies beneath it, as
+/// `./target/…`; otherwise as it is.
+fn relative(path: &std::ffi::OsStr) -> std::ffi::OsString {
+    let here = std::env::current_dir().expect("the current directory");
+    match Path::new(path).strip_prefix(&here) {
+        Ok(rest) => Path::new(".").join(rest).into_os_string(),
+        Err(_) => path.to_os_string(),
+    }
 }
 
 /// Runs `check` in a forked child, in new mount and IPC namespaces with
