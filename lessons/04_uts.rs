@@ -82,6 +82,7 @@ fn main() -> ExitCode {
             mounts: Mount::STANDARD.to_vec(),
             names: Some(args.names.into()),
             command,
+            ..Spec::default()
         };
         let hooks = Hooks {
             from_host: Some(Box::new(|child| demo::show_child(child, &spec.namespaces))),

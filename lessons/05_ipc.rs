@@ -101,6 +101,7 @@ fn main() -> ExitCode {
             mounts: [&Mount::STANDARD[..], &[Mount::Mqueue]].concat(),
             names: Some(args.names.into()),
             command,
+            ..Spec::default()
         };
         let hooks = Hooks {
             from_host: Some(Box::new(|child| demo::show_child(child, &spec.namespaces))),

@@ -8,9 +8,14 @@
 # for example a narrated `pivot_root` with `Ok(())`, rebuilds, and runs the
 # whole suite: a mutant the suite does not catch ("MISSED") is a kernel call
 # whose removal no test notices. This script keeps to the mutants that
-# skip a call (a body replaced with `Ok(())` or `()`, or namespace flags
-# replaced with none) in the modules that make them; the report is in
-# mutants.out/ (missed.txt, caught.txt).
+# skip a call (a body replaced with `Ok(())` or `()`) in the modules that
+# make them; the report is in mutants.out/ (missed.txt, caught.txt).
+# (cargo-mutants cannot empty a set of namespace flags: `CloneFlags` has no
+# Default. The lesson tests compare every namespace with the host's.)
+#
+# Last full run, 2026-11-28, before lesson 06: 60 mutants, 55 caught,
+# 4 timeouts (the signal-forwarding mutants: the lesson then never ends,
+# which the suite's own timeouts turn into failures), 0 missed.
 #
 # Not part of CI: each mutant is a rebuild. Run it after changing a facility
 # module, as root. Each test binary runs in throwaway namespaces
@@ -28,9 +33,9 @@ export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="$PWD/scripts/in-sandbox"
 export INSTA_UPDATE=no
 
 exec cargo mutants --jobs 1 \
-    --re 'with Ok\(\(\)\)$' --re 'with \(\)$' --re 'clone_flags .* with Default::default\(\)$' \
-    --file 'src/*.rs' --file 'src/mount/mod.rs' \
-    --exclude 'src/doctor.rs' --exclude 'src/probe.rs' --exclude 'src/*/probe.rs' \
+    --re 'with Ok\(\(\)\)$' --re 'with \(\)$' \
+    --file 'src/*.rs' --file 'src/mount/mod.rs' --file 'src/net/*.rs' \
+    --exclude 'src/net/observe.rs' --exclude 'src/doctor.rs' --exclude 'src/probe.rs' --exclude 'src/*/probe.rs' \
     --exclude 'src/rootfs.rs' --exclude 'src/leftovers.rs' --exclude 'src/narrate.rs' \
     --exclude 'src/report.rs' --exclude 'src/demo.rs' --exclude 'src/lesson.rs' \
     "$@" \

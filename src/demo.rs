@@ -55,6 +55,21 @@ echo "inside: hostname renamed-inside  (root renames its own namespace)"
 hostname renamed-inside
 echo "inside: hostname now:   $(uname -n)""#;
 
+/// Lesson 06: the container's network, as it sees it: its devices and
+/// addresses, its routes, and, on a bridge, the gateway answering a ping.
+/// `ip` and `ping` are busybox's (a rootfs made from host programs may
+/// lack them, and says so).
+pub const NETWORK: &str = r#"echo "inside: net namespace:  $(readlink /proc/self/ns/net)"
+echo "inside: ip -4 addr  (IPv4: what the lesson configures)"
+ip -4 addr || echo "(no ip command in this rootfs)"
+echo "inside: ip route"
+ip route || true
+gateway=$(ip route 2>/dev/null | sed -n 's/^default via \([0-9.]*\).*/\1/p')
+if [ -n "$gateway" ]; then
+  echo "inside: ping -c 1 $gateway  (the bridge, on the host)"
+  ping -c 1 -W 2 "$gateway" | grep -E 'packets|bytes from' || echo "inside: no answer from $gateway"
+fi"#;
+
 /// Lesson 05: the container's IPC objects. Expects `key` set, by a line
 /// before it, to the lesson's System V key in decimal, as
 /// `/proc/sysvipc/*` lists keys (see `ipc::demo::demo_script`).

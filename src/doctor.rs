@@ -438,7 +438,7 @@ mod tests {
         assert!(all_can_run(&facts, FUTURE_LESSONS));
         colored::control::set_override(false);
         let report = render(&facts, LESSONS);
-        assert!(report.contains("All 6 lessons can run"), "{report}");
+        assert!(report.contains("All 7 lessons can run"), "{report}");
     }
 
     #[test]
@@ -447,19 +447,19 @@ mod tests {
         facts.sysv_ipc = interpret_sysv_ipc(false);
         colored::control::set_override(false);
         let report = render(&facts, LESSONS);
-        // Once under the machine fact, once under the one lesson it stops.
+        // Once under the machine fact, once under each lesson it stops.
         assert_eq!(
             report
                 .matches("fix: use a kernel built with CONFIG_SYSVIPC=y")
                 .count(),
-            2,
+            3,
             "{report}"
         );
         assert!(
             report.contains("  ✗ 05-ipc         cannot run\n"),
             "{report}"
         );
-        assert!(report.contains("1 of 6 lessons cannot run"), "{report}");
+        assert!(report.contains("2 of 7 lessons cannot run"), "{report}");
     }
 
     #[test]
@@ -523,7 +523,10 @@ mod tests {
             verdict(crate::manifest::lesson("03-mount"), &facts),
             Verdict::Unknown(_)
         ));
-        assert_eq!(blocked(LESSONS, &facts), ["03-mount", "04-uts", "05-ipc"]);
+        assert_eq!(
+            blocked(LESSONS, &facts),
+            ["03-mount", "04-uts", "05-ipc", "06-net"]
+        );
     }
 
     #[test]
@@ -532,7 +535,14 @@ mod tests {
         facts.state_dir = interpret_state_dir(&state_fs(true, false));
         assert_eq!(
             blocked(LESSONS, &facts),
-            ["01-chroot", "02-pid", "03-mount", "04-uts", "05-ipc"]
+            [
+                "01-chroot",
+                "02-pid",
+                "03-mount",
+                "04-uts",
+                "05-ipc",
+                "06-net"
+            ]
         );
 
         let mut facts = healthy_root_machine();
@@ -541,11 +551,23 @@ mod tests {
             Some("rootfs"),
             PivotAttempt::Tried(Err((PIVOT_ROOT_STEP, Errno::EINVAL))),
         );
-        assert_eq!(blocked(LESSONS, &facts), ["03-mount", "04-uts", "05-ipc"]);
+        assert_eq!(
+            blocked(LESSONS, &facts),
+            ["03-mount", "04-uts", "05-ipc", "06-net"]
+        );
 
         let mut facts = healthy_root_machine();
         facts.mqueue = interpret_mqueue(false, None);
-        assert_eq!(blocked(LESSONS, &facts), ["05-ipc"]);
+        assert_eq!(blocked(LESSONS, &facts), ["05-ipc", "06-net"]);
+
+        let mut facts = healthy_root_machine();
+        for (kind, fact) in facts.namespaces.iter_mut() {
+            if *kind == Namespace::Net {
+                *fact =
+                    interpret_namespace(Namespace::Net, None, Attempt::AsRoot(Err(Errno::EINVAL)));
+            }
+        }
+        assert_eq!(blocked(LESSONS, &facts), ["06-net"]);
 
         let mut facts = healthy_root_machine();
         facts.overlay = interpret_overlay(FILESYSTEMS_WITHOUT_OVERLAY, None);

@@ -21,6 +21,8 @@
 //! | [`mount`] | 03-mount | the mount namespace: private propagation, pivot_root, fresh /proc /dev /sys /tmp |
 //! | [`uts`] | 04-uts | the UTS namespace: a hostname and domainname of its own |
 //! | [`ipc`] | 05-ipc | the IPC namespace: System V and POSIX IPC objects the host cannot share |
+//! | [`record`] | 06 on | named running containers: a record under the run directory, written atomically, stale ones recognised |
+//! | [`net`] | 06-net | the network namespace: none, host, bridge (veth pair, bridge, leases), container:NAME |
 //! | [`user`] | 07 (to come) | user namespaces; for now whether this machine allows them |
 //! | [`cgroup`] | 08 (to come) | cgroups; for now how this machine lays them out (v1, v2, hybrid) |
 //! | [`overlay`] | 09 (to come) | overlayfs; for now whether this kernel has it |
@@ -55,10 +57,12 @@ pub mod manifest;
 pub mod mount;
 pub mod namespace;
 pub mod narrate;
+pub mod net;
 pub mod overlay;
 pub mod pid;
 pub mod probe;
 pub mod process;
+pub mod record;
 pub mod report;
 pub mod rootfs;
 pub mod runtime;
@@ -108,6 +112,12 @@ pub enum Error {
     /// From [`spec`].
     #[error(transparent)]
     Spec(#[from] spec::SpecError),
+    /// From [`net`].
+    #[error(transparent)]
+    Net(#[from] net::NetError),
+    /// From [`record`].
+    #[error(transparent)]
+    Record(#[from] record::RecordError),
     /// An error the container's child met before `execve`, reported to
     /// the parent (see [`report`]).
     #[error("{0}")]
@@ -137,6 +147,8 @@ impl Error {
             Error::Mount(e) => e.hint(),
             Error::Ipc(e) => e.hint(),
             Error::Spec(e) => e.hint(),
+            Error::Net(e) => e.hint(),
+            Error::Record(e) => e.hint(),
             Error::Child(report) => report.hint.clone(),
             Error::Chroot(_) | Error::Pid(_) | Error::Uts(_) => None,
         };

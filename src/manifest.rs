@@ -73,6 +73,7 @@ const MNT: Need = Need::Ns(Namespace::Mnt);
 const UTS: Need = Need::Ns(Namespace::Uts);
 const IPC_NS: Need = Need::Ns(Namespace::Ipc);
 const IPC: Need = Need::Ipc;
+const NET: Need = Need::Ns(Namespace::Net);
 
 /// Every lesson that exists, in order.
 ///
@@ -117,6 +118,12 @@ pub const LESSONS: &[Lesson] = &[
         needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC_NS, IPC],
         why_root: Some("creates mount, PID, UTS and IPC namespaces, which needs CAP_SYS_ADMIN"),
         next: "06-net gives the container a network stack of its own.",
+    },
+    Lesson {
+        number: "06", binary: "06-net", title: "Network namespace: none, host, bridge, container",
+        needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC_NS, IPC, NET],
+        why_root: Some("creates mount, PID, UTS, IPC and network namespaces and network devices, which needs CAP_SYS_ADMIN and CAP_NET_ADMIN"),
+        next: "07-user makes root inside the container an ordinary user outside.",
     },
 ];
 

@@ -171,6 +171,14 @@ impl Child {
         }
     }
 
+    /// Gives up on a child still at its gate, after a parent step failed:
+    /// closes the gate without "go", so the child exits without starting
+    /// anything (it reads end-of-file), and reaps it.
+    pub fn abandon(mut self) {
+        drop(self.gate.take());
+        let _ = wait(self.pid);
+    }
+
     /// Releases the child if that was not done yet, waits for it to end,
     /// and returns how it ended, or the error it reported before `execve`.
     pub fn wait(mut self) -> Result<Exit, crate::Error> {

@@ -14,6 +14,7 @@
 //! sequence.
 
 use crate::namespace::Namespace;
+use crate::net::Network;
 use crate::uts::Names;
 use std::path::PathBuf;
 
@@ -31,6 +32,15 @@ pub struct Spec {
     pub mounts: Vec<Mount>,
     /// Its hostname and domainname (they need a UTS namespace).
     pub names: Option<Names>,
+    /// Its network (lesson 06); `None` leaves it in the host's, unsaid.
+    pub network: Option<Network>,
+    /// A name other containers can find it by (`--net container:NAME`);
+    /// recorded under `run_dir` while it runs.
+    pub name: Option<String>,
+    /// Where running containers are recorded and network addresses leased
+    /// (`/run/nslab`): state that must not outlive a reboot. Needed by a
+    /// name and by the network modes that use either.
+    pub run_dir: Option<PathBuf>,
     /// The command to run, `argv[0]` first, looked up in the container.
     pub command: Vec<String>,
 }
@@ -128,6 +138,21 @@ pub enum SpecError {
     /// The same namespace twice.
     #[error("the {} is listed twice", .0.label())]
     DuplicateNamespace(Namespace),
+    /// A network mode that keeps or joins an existing network namespace,
+    /// with a new one asked for too, or the other way round.
+    #[error("--net {network} {} a new network namespace", if *.wants { "needs" } else { "cannot have" })]
+    NetworkNamespace {
+        /// The mode.
+        network: Network,
+        /// Whether it needs one.
+        wants: bool,
+    },
+    /// A name or a network mode that needs the run directory, without one.
+    #[error("{what} needs a run directory, and the spec has none")]
+    NoRunDir {
+        /// What needs it.
+        what: String,
+    },
 }
 
 impl SpecError {
@@ -177,6 +202,26 @@ impl Spec {
         }
         if self.names.is_some() {
             needs("a hostname".into(), Namespace::Uts)?;
+        }
+        if let Some(network) = &self.network {
+            let wants = network.creates_namespace();
+            if wants != self.namespaces.contains(&Namespace::Net) {
+                return Err(SpecError::NetworkNamespace {
+                    network: network.clone(),
+                    wants,
+                });
+            }
+            if matches!(network, Network::Bridge | Network::Container(_)) && self.run_dir.is_none()
+            {
+                return Err(SpecError::NoRunDir {
+                    what: format!("--net {network}"),
+                });
+            }
+        }
+        if self.name.is_some() && self.run_dir.is_none() {
+            return Err(SpecError::NoRunDir {
+                what: "a container name".into(),
+            });
         }
         Ok(())
     }
@@ -248,6 +293,32 @@ mod tests {
             ..Spec::default()
         };
         assert_eq!(spec.check(), Err(SpecError::MountsWithoutPivot));
+    }
+
+    #[test]
+    fn a_network_mode_decides_the_network_namespace() {
+        let mut spec = Spec {
+            network: Some(Network::Bridge),
+            run_dir: Some("/run/nslab".into()),
+            command: command(),
+            ..Spec::default()
+        };
+        assert!(matches!(
+            spec.check(),
+            Err(SpecError::NetworkNamespace { wants: true, .. })
+        ));
+        spec.namespaces.push(Namespace::Net);
+        assert_eq!(spec.check(), Ok(()));
+        spec.network = Some(Network::Host);
+        assert!(matches!(
+            spec.check(),
+            Err(SpecError::NetworkNamespace { wants: false, .. })
+        ));
+        spec.namespaces.clear();
+        spec.network = Some(Network::Container("web".into()));
+        assert_eq!(spec.check(), Ok(()));
+        spec.run_dir = None;
+        assert!(matches!(spec.check(), Err(SpecError::NoRunDir { .. })));
     }
 
     #[test]

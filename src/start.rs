@@ -27,9 +27,10 @@
 
 use crate::process::{self, Child, Exit};
 use crate::spec::{Enter, Mount, Root, Spec};
-use crate::{chroot, ipc, mount, uts, Error};
+use crate::{chroot, ipc, mount, net, record, uts, Error};
 use nix::unistd::Pid;
 use std::convert::Infallible;
+use std::path::Path;
 
 /// A look at the child from the host, given its pid as the host sees it.
 pub type FromHost<'a> = Box<dyn FnMut(Pid) -> Result<(), Error> + 'a>;
@@ -46,30 +47,130 @@ pub struct Hooks<'a> {
 }
 
 /// Starts the container `spec` describes, lets it run, and returns how it
-/// ended: [`create`], the hooks, [`Child::release`], [`Child::wait`].
+/// ended: [`create`], the hooks, [`Container::release`], [`Container::wait`].
 // ANCHOR: run
 pub fn run(spec: &Spec, mut hooks: Hooks) -> Result<Exit, Error> {
     let inside = hooks.inside.take();
-    let mut child = create(spec, inside.as_deref())?;
+    let mut container = create(spec, inside.as_deref())?;
     if let Some(from_host) = hooks.from_host.as_mut() {
-        from_host(child.pid())?;
+        if let Err(error) = from_host(container.pid()) {
+            container.abandon();
+            return Err(error);
+        }
     }
-    // Later lessons: write the id maps, join cgroups, plug in the network.
-    child.release();
-    child.wait()
+    // Later lessons: write the id maps, join cgroups.
+    container.release();
+    container.wait()
 }
 // ANCHOR_END: run
 
-/// The parent's first step: checks the spec, then spawns the child into its
-/// new namespaces, where it waits at the gate until [`Child::release`].
+/// A container made by [`create`]: its child at the gate, and what the
+/// parent set up for it on the host, undone when it ends.
+pub struct Container {
+    child: Child,
+    /// Its name's record, removed when this is dropped.
+    record: Option<record::Claim>,
+    /// Its network; dropping it unplugs a bridge container.
+    network: Option<net::Prepared>,
+}
+
+impl Container {
+    /// The child's PID, as the host numbers it.
+    pub fn pid(&self) -> Pid {
+        self.child.pid()
+    }
+
+    /// Lets the child go on: see [`Child::release`].
+    pub fn release(&mut self) {
+        self.child.release();
+    }
+
+    /// Waits for the container to end, then undoes what the parent set up
+    /// for it on the host: the network first, then the name's record.
+    pub fn wait(self) -> Result<Exit, Error> {
+        let Container {
+            child,
+            record,
+            network,
+        } = self;
+        let exit = child.wait();
+        drop(network);
+        drop(record);
+        exit
+    }
+
+    /// Gives up on the container before it was released (a parent step
+    /// failed): the child exits at its gate; then the host side is undone.
+    pub fn abandon(self) {
+        let Container {
+            child,
+            record,
+            network,
+        } = self;
+        child.abandon();
+        drop(network);
+        drop(record);
+    }
+}
+
+/// The parent's first steps: checks the spec, claims the container's name,
+/// prepares its network, spawns the child into its new namespaces (where it
+/// waits at the gate until [`Container::release`]), and plugs the network
+/// in from the host.
+// ANCHOR: create
 pub fn create(
     spec: &Spec,
     inside: Option<&(dyn Fn() -> Result<(), Error> + '_)>,
-) -> Result<Child, Error> {
+) -> Result<Container, Error> {
     spec.check()?;
-    Ok(process::spawn(&spec.namespaces, || {
-        child_steps(spec, inside)
-    })?)
+    let run_dir = spec.run_dir.as_deref();
+    // Claimed first: two containers cannot both take a name.
+    let record = match (&spec.name, run_dir) {
+        (Some(name), Some(run_dir)) => Some(record::claim(run_dir, name)?),
+        _ => None,
+    };
+    let network = match (&spec.network, run_dir) {
+        (Some(network), Some(run_dir)) => Some(net::prepare(network, run_dir)?),
+        (Some(network), None) => Some(net::prepare(network, Path::new(record::DEFAULT_RUN_DIR))?),
+        (None, _) => None,
+    };
+    let child = process::spawn(&spec.namespaces, || {
+        child_steps(spec, network.as_ref(), inside)
+    })?;
+    let mut container = Container {
+        child,
+        record,
+        network,
+    };
+    // While the child waits at the gate: the host's end of its network.
+    let plugged = match container.network.as_mut() {
+        Some(network) => network.plug_in(container.child.pid()),
+        None => Ok(()),
+    };
+    if let Err(error) = plugged {
+        container.abandon();
+        return Err(error.into());
+    }
+    let pid = container.pid();
+    if let Some(record) = container.record.as_mut() {
+        if let Err(error) = record.set_container(pid.as_raw(), namespace_ids(pid)) {
+            container.abandon();
+            return Err(error.into());
+        }
+    }
+    Ok(container)
+}
+// ANCHOR_END: create
+
+/// The child's namespaces as the host sees them, for its record.
+fn namespace_ids(pid: Pid) -> Vec<(String, String)> {
+    crate::namespace::Namespace::ALL
+        .iter()
+        .filter_map(|kind| {
+            let id = crate::namespace::id_of(Some(pid), *kind).ok()?;
+            Some((kind.name().to_string(), id))
+        })
+        .collect()
 }
 
 /// The child's steps, inside its new namespaces, in the order the kernel
@@ -77,8 +178,15 @@ pub fn create(
 // ANCHOR: child
 fn child_steps(
     spec: &Spec,
+    network: Option<&net::Prepared>,
     inside: Option<&(dyn Fn() -> Result<(), Error> + '_)>,
 ) -> Result<Infallible, Error> {
+    // The network first: joining another container's namespace must come
+    // before /sys is mounted (sysfs shows the mounter's devices), and the
+    // host's end was plugged in before the gate opened.
+    if let Some(network) = network {
+        network.inside()?;
+    }
     match &spec.root {
         None => {}
         Some(Root {
