@@ -86,6 +86,7 @@ fn main() -> ExitCode {
         let first_look = demo::first_look(args.escape, &rootfs);
         let command = demo::or_demo(args.command, &[&first_look, demo::NETWORK]);
         let escape = demo::Escape::prepare(&rootfs)?;
+        let run_dir = args.network.run_dir();
         let network = args.network.net;
         // ANCHOR: run
         let mut namespaces = vec![
@@ -104,7 +105,7 @@ fn main() -> ExitCode {
             names: Some(args.names.into()),
             network: Some(network),
             name: args.network.name,
-            run_dir: Some(args.network.run_dir),
+            run_dir: Some(run_dir),
             command,
         };
         let hooks = Hooks {

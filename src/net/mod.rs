@@ -121,6 +121,14 @@ pub struct NetArgs {
     pub run_dir: PathBuf,
 }
 
+impl NetArgs {
+    /// The run directory, made absolute: the record of a named container
+    /// must be found by lessons started from other directories.
+    pub fn run_dir(&self) -> PathBuf {
+        std::path::absolute(&self.run_dir).unwrap_or_else(|_| self.run_dir.clone())
+    }
+}
+
 /// `--name`, checked when the command line is parsed.
 fn parse_name(name: &str) -> Result<String, String> {
     record::check_name(name).map_err(|e| e.to_string())?;
@@ -236,6 +244,7 @@ pub fn prepare(network: &Network, run_dir: &Path) -> Result<Prepared, NetError> 
             Ok(Prepared::Host)
         }
         Network::Bridge => {
+            narrate::explain("--net bridge: first an address for the container, and the bridge it will plug into");
             let me = ProcessId::of(std::process::id() as i32).map_err(NetError::Owner)?;
             let leases = Leases::lock(run_dir)?;
             leases.remove_stale()?;
@@ -312,6 +321,9 @@ impl Prepared {
             return Ok(());
         };
         let (host_end, container_end) = (lease.host_end(), lease.container_end());
+        narrate::explain(
+            "the cable: a veth pair, one end on the bridge, the other into the child's namespace",
+        );
         let mut netlink = Netlink::open()?;
         netlink.add_veth(&host_end, &container_end)?;
         *plugged = true;
@@ -353,12 +365,16 @@ impl Prepared {
                 Ok(())
             }
             Prepared::Loopback => {
+                narrate::explain("--net none: a namespace with only lo, which starts down");
                 let mut netlink = Netlink::open()?;
                 let lo = netlink.link_index(LOOPBACK)?.unwrap_or(1);
                 netlink.set_up(LOOPBACK, lo)?;
                 Ok(())
             }
             Prepared::Bridge { lease, .. } => {
+                narrate::explain(format!(
+                    "inside: loopback up, then our end of the cable becomes {CONTAINER_LINK}, with an address and a way out"
+                ));
                 let mut netlink = Netlink::open()?;
                 let lo = netlink.link_index(LOOPBACK)?.unwrap_or(1);
                 netlink.set_up(LOOPBACK, lo)?;

@@ -228,10 +228,12 @@ pub fn timed(cmd: &mut Command) -> Command {
         .arg("--signal=KILL")
         .arg(TIMEOUT.as_secs().to_string())
         .arg(relative(cmd.get_program()))
-        .args(cmd.get_args());
+        .args(cmd.get_args().map(relative));
     for (key, value) in cmd.get_envs() {
         match value {
-            Some(value) if key == "NSLAB_STATE_DIR" => timed.env(key, relative(value)),
+            Some(value) if key == "NSLAB_STATE_DIR" || key == "NSLAB_RUN_DIR" => {
+                timed.env(key, relative(value))
+            }
             Some(value) => timed.env(key, value),
             None => timed.env_remove(key),
         };
