@@ -27,7 +27,7 @@ fn run_dir(name: &str) -> PathBuf {
 /// `sh -c script` in a new network namespace, with `$L` the lesson,
 /// `$NSLAB` the runtime binary and `$RUN` the run directory, which the
 /// lesson also gets as NSLAB_RUN_DIR.
-fn in_netns(run: &PathBuf, script: &str) -> Command {
+fn in_netns(run: &std::path::Path, script: &str) -> Command {
     let mut cmd = common::lesson("unshare");
     cmd.args(["--net", "--", "sh", "-c", script])
         .env("L", BIN)
@@ -43,7 +43,7 @@ fn in_netns(run: &PathBuf, script: &str) -> Command {
 const LINKS: &str = "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\\n' ' '";
 
 /// What is left in the run directory: lease and record files.
-fn leftovers_in(run: &PathBuf) -> Vec<String> {
+fn leftovers_in(run: &std::path::Path) -> Vec<String> {
     ["net/leases", "containers"]
         .iter()
         .flat_map(|sub| {

@@ -308,6 +308,16 @@ fn ensure_bridge(netlink: &mut Netlink) -> Result<u32, NetError> {
         }))?;
     netlink.add_address(BRIDGE, index, GATEWAY, PREFIX)?;
     netlink.set_up(BRIDGE, index)?;
+    // nslab adds no NAT and no route beyond the bridge. A host that
+    // forwards IPv4 would still pass a container's packets for outside
+    // addresses on, unanswerable (their source is 10.213.0.x): say so.
+    if std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "1") {
+        narrate::warning(
+            "this namespace forwards IPv4 (net.ipv4.ip_forward = 1): nslab adds no NAT, so a \
+             container's packets for outside addresses would leave without a way back; \
+             reach only 10.213.0.0/24",
+        );
+    }
     Ok(index)
 }
 
