@@ -37,7 +37,7 @@
 use crate::manifest::{Lesson, Need, LESSONS};
 use crate::namespace::Namespace;
 use crate::probe::{Fact, Status};
-use crate::{cgroup, ipc, mount, namespace, overlay, rootfs, user};
+use crate::{cgroup, ipc, mount, namespace, net, overlay, rootfs, user};
 use colored::Colorize;
 use nix::unistd::{geteuid, Uid};
 use std::fmt::Write as _;
@@ -96,6 +96,8 @@ pub struct Facts {
     pub sysv_ipc: Fact,
     /// POSIX message queues.
     pub mqueue: Fact,
+    /// Bridges and veth pairs.
+    pub net_devices: Fact,
 }
 
 impl Facts {
@@ -139,6 +141,10 @@ impl Facts {
             cgroup_controllers,
             sysv_ipc,
             mqueue,
+            net_devices: match net::probe::probe(euid.is_root()) {
+                Ok(attempt) => net::probe::interpret(attempt),
+                Err(e) => Fact::probe_failed("veth and bridge", &e),
+            },
         }
     }
 
@@ -146,7 +152,7 @@ impl Facts {
     pub fn all(&self) -> Vec<&Fact> {
         let mut all = vec![&self.root, &self.rootfs, &self.state_dir, &self.pivot];
         all.extend(self.namespaces.iter().map(|(_, fact)| fact));
-        all.extend([&self.sysv_ipc, &self.mqueue]);
+        all.extend([&self.sysv_ipc, &self.mqueue, &self.net_devices]);
         all.extend(&self.userns_sysctls);
         all.extend([&self.overlay, &self.cgroup_mode, &self.cgroup_controllers]);
         all
@@ -175,6 +181,7 @@ impl Facts {
             Need::Cgroups => vec![&self.cgroup_mode, &self.cgroup_controllers],
             Need::Overlay => vec![&self.overlay],
             Need::Ipc => vec![&self.sysv_ipc, &self.mqueue],
+            Need::NetDevices => vec![&self.net_devices],
         }
     }
 }
@@ -388,6 +395,7 @@ mod tests {
             cgroup_controllers: interpret_cgroup_controllers(&cgroups),
             sysv_ipc: interpret_sysv_ipc(true),
             mqueue: interpret_mqueue(true, Some(Ok(()))),
+            net_devices: crate::net::probe::interpret(crate::net::probe::Attempt::Tried(Ok(()))),
         }
     }
 
@@ -567,6 +575,13 @@ mod tests {
                     interpret_namespace(Namespace::Net, None, Attempt::AsRoot(Err(Errno::EINVAL)));
             }
         }
+        assert_eq!(blocked(LESSONS, &facts), ["06-net"]);
+
+        let mut facts = healthy_root_machine();
+        facts.net_devices = crate::net::probe::interpret(crate::net::probe::Attempt::Tried(Err((
+            2,
+            Errno::EOPNOTSUPP,
+        ))));
         assert_eq!(blocked(LESSONS, &facts), ["06-net"]);
 
         let mut facts = healthy_root_machine();

@@ -20,6 +20,8 @@ pub enum Need {
     Ns(Namespace),
     /// System V IPC and POSIX message queues.
     Ipc,
+    /// Bridges and veth pairs (lesson 06).
+    NetDevices,
     /// User namespaces allowed without root, by all three sysctls.
     UnprivilegedUserns,
     /// cgroups (v1, v2 or hybrid) with the controllers lesson 08 uses.
@@ -74,6 +76,7 @@ const UTS: Need = Need::Ns(Namespace::Uts);
 const IPC_NS: Need = Need::Ns(Namespace::Ipc);
 const IPC: Need = Need::Ipc;
 const NET: Need = Need::Ns(Namespace::Net);
+const NET_DEVICES: Need = Need::NetDevices;
 
 /// Every lesson that exists, in order.
 ///
@@ -121,7 +124,7 @@ pub const LESSONS: &[Lesson] = &[
     },
     Lesson {
         number: "06", binary: "06-net", title: "Network namespace: none, host, bridge, container",
-        needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC_NS, IPC, NET],
+        needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC_NS, IPC, NET, NET_DEVICES],
         why_root: Some("creates mount, PID, UTS, IPC and network namespaces and network devices, which needs CAP_SYS_ADMIN and CAP_NET_ADMIN"),
         next: "07-user makes root inside the container an ordinary user outside.",
     },

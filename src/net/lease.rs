@@ -150,6 +150,7 @@ impl Leases {
     }
 
     /// Takes the lowest free address for `owner` (the lesson).
+    // ANCHOR: take
     pub fn take(&self, owner: ProcessId) -> Result<Lease, NetError> {
         let taken: Vec<u8> = self.files()?.into_iter().map(|(n, _)| n).collect();
         let number = (FIRST..=LAST)
@@ -175,6 +176,7 @@ impl Leases {
             .map_err(|source| NetError::Leases { path, source })?;
         Ok(lease)
     }
+    // ANCHOR_END: take
 
     /// Gives `lease` back.
     pub fn give_back(&self, lease: Lease) -> Result<(), NetError> {

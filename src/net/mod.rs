@@ -29,6 +29,7 @@
 pub mod lease;
 pub mod netlink;
 pub mod observe;
+pub mod probe;
 
 use crate::namespace::Namespace;
 use crate::record::{self, ProcessId, RecordError};
@@ -429,6 +430,7 @@ impl Drop for Prepared {
 }
 
 /// The work of dropping a bridge [`Prepared`], under the lease lock.
+// ANCHOR: unplug
 fn unplug(run_dir: &Path, lease: Lease, plugged: bool) -> Result<(), NetError> {
     let leases = Leases::lock(run_dir)?;
     let mut netlink = Netlink::open()?;
@@ -453,3 +455,4 @@ fn unplug(run_dir: &Path, lease: Lease, plugged: bool) -> Result<(), NetError> {
     }
     Ok(())
 }
+// ANCHOR_END: unplug

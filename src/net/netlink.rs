@@ -126,6 +126,7 @@ impl Netlink {
 
     /// Sends one request, narrated as `ip`, and waits for the kernel's
     /// answer: the message it returns (for a query) or nothing (an ACK).
+    // ANCHOR: request
     pub fn request(
         &mut self,
         ip: &str,
@@ -180,6 +181,7 @@ impl Netlink {
             }
         }
     }
+    // ANCHOR_END: request
 
     /// The index of the link called `name` (`ip link show NAME`); `None`
     /// when there is none. An index, not a name, is what the other
@@ -223,6 +225,7 @@ impl Netlink {
 
     /// Makes a veth pair: two links, each the other's far end, like a cable
     /// (`ip link add NAME type veth peer name PEER`; see veth(4)).
+    // ANCHOR: add_veth
     pub fn add_veth(&mut self, name: &str, peer: &str) -> Result<(), NetlinkError> {
         let mut peer_message = LinkMessage::default();
         peer_message
@@ -243,6 +246,7 @@ impl Netlink {
         )?;
         Ok(())
     }
+    // ANCHOR_END: add_veth
 
     /// Sends `RTM_NEWLINK` for an existing link with `attributes`, and the
     /// up flag when `up`: how every `ip link set` is made.
