@@ -77,6 +77,7 @@ fn main() -> ExitCode {
     lesson::main("06-net", args.output.quiet, || {
         let rootfs = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
         leftovers::warn_if_any(&args.rootfs.state_dir);
+        leftovers::warn_if_any_network(&args.network.run_dir());
         let host_mounts = mount::MountTable::read()?;
         let writes = demo::RootfsWatch::start(&rootfs);
         let host_names = uts::observe::HostNames::read()?;

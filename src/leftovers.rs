@@ -14,15 +14,33 @@
 //! | `.old-root` in a rootfs | exists while nobody holds the rootfs's `flock(2)` | `rmdir(2)` |
 //! | escape directory | `<rootfs>/.nslab-escape-<PID>` (or the older `.nslab-escape`) | `rmdir(2)` |
 //! | rootfs staging directory | `<state>/.rootfs.building-<PID>`, `<state>/.rootfs.old-<PID>` | a tree removal that stops at mounts |
+//! | container record (06) | `<run>/containers/<name>.json` whose lesson and container are gone | [`record::remove_if_stale`] |
+//! | address lease (06) | `<run>/net/leases/<N>` whose lesson is gone | `unlink(2)`, under the lease lock |
+//! | host veth end (06) | `nslab<N>h` whose lease `<N>` is stale or absent | `ip link del`, under the lease lock |
+//! | bridge (06) | `nslab0` while no lease is held by a running lesson | `ip link del`, under the lease lock |
 //!
 //! A PID is gone when `kill(PID, 0)` answers `ESRCH` (kill(2)). A mount
 //! carries no PID: one that a lesson still running made below the state
 //! directory counts too, so run the cleanup when no lesson is running.
 //!
-//! [`find`] only looks, and prints nothing: lessons call [`warn_if_any`]
-//! at start. [`cleanup`] is the body of `nslab cleanup`, and narrates each
-//! removal as it makes it.
+//! Lesson 06's leftovers are judged by a *run directory* (`<run>` above,
+//! [`record::DEFAULT_RUN_DIR`] by default): its records and leases say
+//! which lessons are running, and so which of the `nslab` devices in the
+//! caller's network namespace are in use. A lesson started with another
+//! run directory is invisible there: its devices would look unused. Devices
+//! are therefore judged only where the run directory has a lease directory
+//! (every lesson 06 that made a device made one first), and
+//! `nslab cleanup --run-dir DIR` must name the directory the lessons used.
+//!
+//! [`find`] and [`find_network`] only look, and print nothing: lessons call
+//! [`warn_if_any`] (and lesson 06 [`warn_if_any_network`]) at start.
+//! [`cleanup`] is the body of `nslab cleanup`, and narrates each removal as
+//! it makes it.
 
+use crate::net::lease::{self, Leases};
+use crate::net::netlink::{Netlink, NetlinkError};
+use crate::net::{self, NetError};
+use crate::record::{self, RecordError};
 use crate::{chroot, ipc, narrate, rootfs, syscall};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -97,6 +115,21 @@ pub enum Leftover {
     EscapeDir(PathBuf),
     /// A half-built or half-replaced rootfs in the state directory.
     Staging(PathBuf),
+    /// A container record (or a temporary file of one) under
+    /// `<run_dir>/containers` whose lesson and container are gone.
+    Record(PathBuf),
+    /// An address lease, `<run_dir>/net/leases/<N>`, whose lesson is gone.
+    Lease(PathBuf),
+    /// A network device in the caller's network namespace that no running
+    /// lesson uses: the bridge [`net::BRIDGE`] while no lease is held, or
+    /// the host end `nslab<N>h` of a veth pair whose lease is stale or
+    /// absent.
+    Link {
+        /// The device's name.
+        name: String,
+        /// The run directory whose leases say whether it is in use.
+        run_dir: PathBuf,
+    },
 }
 
 /// What can go wrong while looking for or removing leftovers.
@@ -177,6 +210,68 @@ pub enum LeftoversError {
     /// [`rootfs::remove_tree`]).
     #[error(transparent)]
     RemoveTree(#[from] rootfs::RootfsError),
+    /// Removing a stale container record failed.
+    #[error("failed to remove the container record {}", path.display())]
+    RemoveRecord {
+        /// The record.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: RecordError,
+    },
+    /// Taking the lease lock, which guards the leases and the bridge, failed.
+    #[error("failed to lock the address leases under {}", run_dir.display())]
+    LockLeases {
+        /// The run directory.
+        run_dir: PathBuf,
+        /// The cause.
+        #[source]
+        source: NetError,
+    },
+    /// Listing the network devices over rtnetlink failed.
+    #[error("failed to list the network devices")]
+    ListLinks(#[source] NetlinkError),
+    /// Removing a network device over rtnetlink failed.
+    #[error("failed to remove the network device {name}")]
+    RemoveLink {
+        /// The device.
+        name: String,
+        /// The cause.
+        #[source]
+        source: NetlinkError,
+    },
+    /// Looked at again under its lock, a leftover was in use: a lesson
+    /// started since it was found, and it is kept.
+    #[error("kept the {what}: a lesson started using it since it was found")]
+    NowInUse {
+        /// What it is: "bridge nslab0", "address lease PATH", …
+        what: String,
+    },
+}
+
+impl LeftoversError {
+    /// Advice for the learner, where there is some to give.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            LeftoversError::Read { source, .. }
+            | LeftoversError::Lock { source, .. }
+            | LeftoversError::Remove { source, .. }
+                if source.kind() == io::ErrorKind::PermissionDenied =>
+            {
+                Some("nslab cleanup needs root: run it with sudo".into())
+            }
+            LeftoversError::InUse { .. } | LeftoversError::NowInUse { .. } => {
+                Some("a lesson is running: run `sudo nslab cleanup` again once it has ended".into())
+            }
+            LeftoversError::RemoveTree(e) => e.hint(),
+            LeftoversError::RemoveRecord { source, .. } => source.hint(),
+            LeftoversError::LockLeases { source, .. } => source.hint(),
+            LeftoversError::ListLinks(source) | LeftoversError::RemoveLink { source, .. } => {
+                source.hint()
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Everything killed lessons left behind, in the order it must be removed:
@@ -235,6 +330,58 @@ fn find_once(state_dir: &Path, extra_rootfs: &[PathBuf]) -> Result<Vec<Leftover>
     Ok(found)
 }
 
+/// Lesson 06's leftovers for the run directory `run_dir`, in the order
+/// they must be removed: stale container records, host veth ends whose
+/// lease is stale or absent (before their leases, so that no lesson takes
+/// a freed address while its old device is still there), stale leases,
+/// and last the bridge, if no running lesson holds a lease.
+///
+/// Devices are looked for in the caller's network namespace, and only
+/// when `<run_dir>/net/leases` exists: without it there is nothing to
+/// judge them by (see the module's docs). Reading the leases needs root.
+pub fn find_network(run_dir: &Path) -> Result<Vec<Leftover>, LeftoversError> {
+    // Twice, as in `find`: a lesson that ends between two reads here (its
+    // record removed, its lease given back, its bridge deleted) must not
+    // be reported as killed.
+    let mut found = find_network_once(run_dir)?;
+    let again = find_network_once(run_dir)?;
+    found.retain(|leftover| again.contains(leftover));
+    Ok(found)
+}
+
+/// One look for lesson 06's leftovers; see [`find_network`].
+fn find_network_once(run_dir: &Path) -> Result<Vec<Leftover>, LeftoversError> {
+    let mut found: Vec<Leftover> = record::stale_records(run_dir)
+        .into_iter()
+        .map(Leftover::Record)
+        .collect();
+    let mut bridge = None;
+    if is_dir(&leases_dir(run_dir)) {
+        // Devices first, leases second: a lesson takes its lease before it
+        // makes its devices, so a device seen here has its lease seen
+        // below, unless its lesson is ending (which the second look sees).
+        let links = nslab_links()?;
+        let live = live_leases(run_dir)?;
+        let link = |name: &str| Leftover::Link {
+            name: name.to_string(),
+            run_dir: run_dir.to_path_buf(),
+        };
+        for name in &links {
+            if veth_number(name).is_some_and(|n| !live.contains(&n)) {
+                found.push(link(name));
+            }
+        }
+        if live.is_empty() && links.iter().any(|name| name == net::BRIDGE) {
+            bridge = Some(link(net::BRIDGE));
+        }
+    }
+    let mut leases = lease::stale_leases(run_dir);
+    leases.sort();
+    found.extend(leases.into_iter().map(Leftover::Lease));
+    found.extend(bridge);
+    Ok(found)
+}
+
 /// For lessons, at start: if anything is left from an earlier run, a
 /// warning that lists it and says how to remove it. Never fails the lesson:
 /// an error while looking is a warning too.
@@ -243,10 +390,25 @@ fn find_once(state_dir: &Path, extra_rootfs: &[PathBuf]) -> Result<Vec<Leftover>
 /// need root) and only root can look for all of it (listing the POSIX
 /// queues takes a mount), so for anyone else it says nothing.
 pub fn warn_if_any(state_dir: &Path) {
-    if !nix::unistd::geteuid().is_root() {
-        return;
+    if nix::unistd::geteuid().is_root() {
+        warn_about(find(state_dir, &[]), "sudo nslab cleanup".into());
     }
-    match find(state_dir, &[]) {
+}
+
+/// For lesson 06, at start: [`warn_if_any`] for the leftovers of
+/// [`find_network`] under `run_dir`. The command it suggests names
+/// `--run-dir` unless `run_dir` is the default (sudo does not pass
+/// `NSLAB_RUN_DIR` on). Root only, like [`warn_if_any`]: the leases are
+/// readable by root only.
+pub fn warn_if_any_network(run_dir: &Path) {
+    if nix::unistd::geteuid().is_root() {
+        warn_about(find_network(run_dir), cleanup_command(run_dir));
+    }
+}
+
+/// The warning of [`warn_if_any`], telling `command` as the remedy.
+fn warn_about(found: Result<Vec<Leftover>, LeftoversError>, command: String) {
+    match found {
         Ok(found) if found.is_empty() => {}
         Ok(found) => {
             narrate::warning("an earlier nslab run was killed and left this behind:");
@@ -254,7 +416,7 @@ pub fn warn_if_any(state_dir: &Path) {
                 narrate::warning(format!("  {}", leftover.describe()));
             }
             let it = if found.len() == 1 { "it" } else { "them" };
-            narrate::warning(format!("run `sudo nslab cleanup` to remove {it}"));
+            narrate::warning(format!("run `{command}` to remove {it}"));
         }
         Err(error) => narrate::warning(format!(
             "could not look for what earlier runs left behind: {}",
@@ -263,11 +425,21 @@ pub fn warn_if_any(state_dir: &Path) {
     }
 }
 
-/// The body of `nslab cleanup [--dry-run] [--state-dir DIR]`: lists each
-/// leftover, removes it unless `dry_run`, looks again, and returns the exit
-/// code: 0 when nothing is left (or on a dry run), 1 when something could
-/// not be found or removed.
-pub fn cleanup(state_dir: &Path, dry_run: bool) -> i32 {
+/// `sudo nslab cleanup`, with `--run-dir` when `run_dir` is not the default.
+fn cleanup_command(run_dir: &Path) -> String {
+    if run_dir == Path::new(record::DEFAULT_RUN_DIR) {
+        "sudo nslab cleanup".into()
+    } else {
+        format!("sudo nslab cleanup --run-dir {}", run_dir.display())
+    }
+}
+
+/// The body of `nslab cleanup [--dry-run] [--state-dir DIR] [--run-dir DIR]`:
+/// lists each leftover ([`find`] for `state_dir`, then [`find_network`] for
+/// `run_dir`), removes it unless `dry_run`, looks again, and returns the
+/// exit code: 0 when nothing is left (or on a dry run), 1 when something
+/// could not be found or removed.
+pub fn cleanup(state_dir: &Path, run_dir: &Path, dry_run: bool) -> i32 {
     narrate::heading("Looking for what killed lessons left behind");
     if !nix::unistd::geteuid().is_root() {
         narrate::warning("nslab cleanup needs root: run it with sudo");
@@ -275,10 +447,14 @@ pub fn cleanup(state_dir: &Path, dry_run: bool) -> i32 {
     }
     narrate::explain(format!(
         "mounts below {}, .old-root and escape directories in its rootfs, half-built rootfs directories,\n\
-         and System V IPC objects and POSIX queues named after a lesson whose PID is gone",
-        state_dir.display()
+         and System V IPC objects and POSIX queues named after a lesson whose PID is gone;\n\
+         container records and address leases under {} whose lesson is gone,\n\
+         and the bridge {} and veth ends nslab<N>h here that no running lesson uses",
+        state_dir.display(),
+        run_dir.display(),
+        net::BRIDGE,
     ));
-    let found = match find(state_dir, &[]) {
+    let found = match find_all(state_dir, run_dir) {
         Ok(found) => found,
         Err(error) => {
             narrate::warning(chain(&error));
@@ -304,12 +480,18 @@ pub fn cleanup(state_dir: &Path, dry_run: bool) -> i32 {
     for leftover in &found {
         match leftover.remove() {
             Ok(()) => narrate::success(format!("removed the {}", leftover.describe())),
-            Err(error) => narrate::warning(format!("skipped: {}", chain(&error))),
+            Err(error) => {
+                narrate::warning(format!("skipped: {}", chain(&error)));
+                if let Some(hint) = error.hint() {
+                    narrate::explain(format!("hint: {hint}"));
+                }
+            }
         }
     }
     // Look again rather than count failures: removing one mount with
-    // MNT_DETACH can take others with it, and that is a success.
-    match find(state_dir, &[]) {
+    // MNT_DETACH can take others with it, and removing a veth end takes
+    // its peer; that is a success.
+    match find_all(state_dir, run_dir) {
         Ok(left) if left.is_empty() => {
             narrate::success(format!(
                 "{} removed: nothing is left behind",
@@ -331,6 +513,13 @@ pub fn cleanup(state_dir: &Path, dry_run: bool) -> i32 {
     }
 }
 
+/// [`find`] for `state_dir`, then [`find_network`] for `run_dir`.
+fn find_all(state_dir: &Path, run_dir: &Path) -> Result<Vec<Leftover>, LeftoversError> {
+    let mut found = find(state_dir, &[])?;
+    found.extend(find_network(run_dir)?);
+    Ok(found)
+}
+
 impl Leftover {
     /// One line for the learner: what it is and where.
     pub fn describe(&self) -> String {
@@ -344,6 +533,26 @@ impl Leftover {
             Leftover::OldRoot(path) => format!("pivot_root directory {}", path.display()),
             Leftover::EscapeDir(path) => format!("chroot escape directory {}", path.display()),
             Leftover::Staging(path) => format!("rootfs staging directory {}", path.display()),
+            Leftover::Record(path) => format!("container record {}", path.display()),
+            Leftover::Lease(path) => format!("address lease {}", path.display()),
+            Leftover::Link { name, .. } if name == net::BRIDGE => format!(
+                "{} (no running lesson holds an address lease)",
+                self.short()
+            ),
+            Leftover::Link { .. } => format!(
+                "{} (its lesson is gone; its peer goes with it)",
+                self.short()
+            ),
+        }
+    }
+
+    /// What it is, without why it counts as left behind: for
+    /// [`LeftoversError::NowInUse`], when it turns out not to be.
+    fn short(&self) -> String {
+        match self {
+            Leftover::Link { name, .. } if name == net::BRIDGE => format!("bridge {name}"),
+            Leftover::Link { name, .. } => format!("veth end {name}"),
+            _ => self.describe(),
         }
     }
 
@@ -376,6 +585,18 @@ impl Leftover {
             }
             Leftover::EscapeDir(path) => rmdir(path),
             Leftover::Staging(path) => Ok(rootfs::remove_tree(path)?),
+            Leftover::Record(path) => match record::remove_if_stale(path) {
+                Ok(true) => Ok(()),
+                // Gone meanwhile (its lesson ended) is what we wanted.
+                Ok(false) if fs::symlink_metadata(path).is_err() => Ok(()),
+                Ok(false) => Err(LeftoversError::NowInUse { what: self.short() }),
+                Err(source) => Err(LeftoversError::RemoveRecord {
+                    path: path.clone(),
+                    source,
+                }),
+            },
+            Leftover::Lease(path) => remove_lease(path, &self.short()),
+            Leftover::Link { name, run_dir } => remove_link(name, run_dir, &self.short()),
         }
     }
 }
@@ -532,6 +753,119 @@ fn staging_leftovers(state: &Path) -> Vec<Leftover> {
         .collect()
 }
 
+/// `<run_dir>/net/leases`, as [`lease::Leases`] makes it.
+fn leases_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("net").join("leases")
+}
+
+/// The numbers of the leases held by a running lesson. An unreadable lease
+/// directory is an error, not "none": none would free the bridge.
+fn live_leases(run_dir: &Path) -> Result<Vec<u8>, LeftoversError> {
+    let dir = leases_dir(run_dir);
+    let numbers: Vec<(u8, PathBuf)> = match fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .flatten()
+            .filter_map(|entry| Some((entry.file_name().to_str()?.parse().ok()?, entry.path())))
+            .collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(LeftoversError::Read { path: dir, source }),
+    };
+    // Read after the listing: a lease given back in between is counted
+    // live, which keeps the bridge; the safe direction to be wrong in.
+    let stale = lease::stale_leases(run_dir);
+    Ok(numbers
+        .into_iter()
+        .filter(|(_, path)| !stale.contains(path))
+        .map(|(number, _)| number)
+        .collect())
+}
+
+/// The names of the links in the caller's network namespace that start
+/// with `nslab`, sorted. A netlink dump, which is not narrated: looking is
+/// not a step of the cleanup. See rtnetlink(7).
+fn nslab_links() -> Result<Vec<String>, LeftoversError> {
+    let mut names: Vec<String> = Netlink::open()
+        .and_then(|mut netlink| netlink.link_names())
+        .map_err(LeftoversError::ListLinks)?
+        .into_iter()
+        .filter(|name| name.starts_with("nslab"))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// The lease number in the name of a host veth end: `nslab7h` → 7 (see
+/// [`lease::Lease::host_end`]). The bridge, `nslab0`, has none.
+fn veth_number(name: &str) -> Option<u8> {
+    let digits = name.strip_prefix("nslab")?.strip_suffix('h')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The run directory of a lease file, `<run_dir>/net/leases/<N>`.
+fn run_dir_of_lease(path: &Path) -> &Path {
+    path.ancestors().nth(3).unwrap_or(Path::new("/"))
+}
+
+/// Takes the lease lock, under which lessons take and give back leases
+/// and make and remove the bridge: while it is held, what is judged
+/// unused stays so.
+fn lock_leases(run_dir: &Path) -> Result<Leases, LeftoversError> {
+    Leases::lock(run_dir).map_err(|source| LeftoversError::LockLeases {
+        run_dir: run_dir.into(),
+        source,
+    })
+}
+
+/// Removes a lease file if, under the lease lock, it is stale still.
+fn remove_lease(path: &Path, what: &str) -> Result<(), LeftoversError> {
+    let run_dir = run_dir_of_lease(path);
+    let _leases = lock_leases(run_dir)?;
+    if !lease::stale_leases(run_dir).iter().any(|p| p == path) {
+        return match fs::symlink_metadata(path) {
+            // Removed meanwhile by a starting lesson's sweep of stale ones.
+            Err(_) => Ok(()),
+            Ok(_) => Err(LeftoversError::NowInUse { what: what.into() }),
+        };
+    }
+    narrate::file_op(format!("remove {}   # its lesson is gone", path.display()));
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(LeftoversError::Remove {
+            path: path.into(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Removes the bridge or a host veth end if, under the lease lock, no
+/// running lesson uses it: for the bridge, no live lease at all; for
+/// `nslab<N>h`, no live lease `<N>`. Removing a veth end removes its peer
+/// too (veth(4)).
+fn remove_link(name: &str, run_dir: &Path, what: &str) -> Result<(), LeftoversError> {
+    let _leases = lock_leases(run_dir)?;
+    let live = live_leases(run_dir)?;
+    let in_use = match veth_number(name) {
+        Some(number) => live.contains(&number),
+        None => !live.is_empty(),
+    };
+    if in_use {
+        return Err(LeftoversError::NowInUse { what: what.into() });
+    }
+    let failed = |source| LeftoversError::RemoveLink {
+        name: name.into(),
+        source,
+    };
+    let mut netlink = Netlink::open().map_err(failed)?;
+    match netlink.link_index(name).map_err(failed)? {
+        Some(index) => netlink.delete_link(name, index).map_err(failed),
+        // Gone meanwhile: a veth end goes when its peer's namespace ends.
+        None => Ok(()),
+    }
+}
+
 /// A real directory, not a symlink to one.
 fn is_dir(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
@@ -660,6 +994,98 @@ mod tests {
             Leftover::Mount("/s/rootfs/proc".into()).describe(),
             "mount on /s/rootfs/proc"
         );
+    }
+
+    #[test]
+    fn only_host_veth_ends_carry_a_lease_number() {
+        use crate::net::lease::Lease;
+        assert_eq!(veth_number(&Lease { number: 7 }.host_end()), Some(7));
+        assert_eq!(veth_number("nslab254h"), Some(254));
+        assert_eq!(veth_number(net::BRIDGE), None);
+        assert_eq!(veth_number(&Lease { number: 7 }.container_end()), None);
+        assert_eq!(veth_number("nslabh"), None);
+        assert_eq!(veth_number("nslab-1h"), None);
+        assert_eq!(veth_number("nslab300h"), None, "no lease has that number");
+        assert_eq!(veth_number("veth7h"), None);
+    }
+
+    #[test]
+    fn network_leftovers_say_what_and_where() {
+        let run = PathBuf::from("/r");
+        let link = |name: &str| Leftover::Link {
+            name: name.into(),
+            run_dir: run.clone(),
+        };
+        assert_eq!(
+            link("nslab0").describe(),
+            "bridge nslab0 (no running lesson holds an address lease)"
+        );
+        assert_eq!(
+            link("nslab7h").describe(),
+            "veth end nslab7h (its lesson is gone; its peer goes with it)"
+        );
+        assert_eq!(
+            Leftover::Lease("/r/net/leases/7".into()).describe(),
+            "address lease /r/net/leases/7"
+        );
+        assert_eq!(
+            Leftover::Record("/r/containers/web.json".into()).describe(),
+            "container record /r/containers/web.json"
+        );
+        assert_eq!(run_dir_of_lease(Path::new("/r/net/leases/7")), run);
+    }
+
+    #[test]
+    fn the_command_names_a_run_dir_that_is_not_the_default() {
+        assert_eq!(
+            cleanup_command(Path::new(record::DEFAULT_RUN_DIR)),
+            "sudo nslab cleanup"
+        );
+        assert_eq!(
+            cleanup_command(Path::new("/tmp/run")),
+            "sudo nslab cleanup --run-dir /tmp/run"
+        );
+    }
+
+    /// A process that has ended and been reaped.
+    fn reaped() -> record::ProcessId {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let id = record::ProcessId::of(child.id() as i32).unwrap();
+        child.wait().unwrap();
+        id
+    }
+
+    #[test]
+    fn only_leases_of_running_lessons_are_live() {
+        narrate::init(true);
+        let run = tempfile::tempdir().unwrap();
+        assert_eq!(live_leases(run.path()).unwrap(), Vec::<u8>::new());
+        let leases = Leases::lock(run.path()).unwrap();
+        let dead = leases.take(reaped()).unwrap();
+        let me = record::ProcessId::of(std::process::id() as i32).unwrap();
+        let live = leases.take(me).unwrap();
+        assert_eq!(live_leases(run.path()).unwrap(), vec![live.number]);
+        let stale = leases_dir(run.path()).join(dead.number.to_string());
+        assert_eq!(lease::stale_leases(run.path()), vec![stale]);
+    }
+
+    #[test]
+    fn a_stale_record_is_found_and_devices_are_not_judged_without_leases() {
+        narrate::init(true);
+        let run = tempfile::tempdir().unwrap();
+        let dead = record::Record::new("dead", reaped());
+        fs::create_dir_all(record::containers_dir(run.path())).unwrap();
+        let path = record::record_path(run.path(), "dead");
+        fs::write(&path, serde_json::to_vec(&dead).unwrap()).unwrap();
+        // No lease directory: no device of this namespace is looked at,
+        // whatever nslab devices the machine running the test has.
+        assert_eq!(
+            find_network(run.path()).unwrap(),
+            vec![Leftover::Record(path.clone())]
+        );
+        Leftover::Record(path.clone()).remove().unwrap();
+        assert!(!path.exists());
+        assert_eq!(find_network(run.path()).unwrap(), vec![]);
     }
 
     #[test]

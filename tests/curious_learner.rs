@@ -375,6 +375,9 @@ fn a_write_into_the_shared_rootfs_is_reported_and_cleanup_rebuilds() {
     let (code, out, err) = common::run(
         common::lesson(&bin("nslab"))
             .env("NSLAB_STATE_DIR", &state)
+            // A run directory of its own: cleanup also judges the network
+            // devices of the namespace it runs in, here the machine's.
+            .env("NSLAB_RUN_DIR", state.join("run"))
             .args(["cleanup", "--rootfs"]),
     );
     assert_eq!(code, 0, "{out}{err}");

@@ -2,21 +2,45 @@
 //! a dry run and removed by a real one, while a live one of the same kind
 //! is never reported.
 //!
-//! Every check runs in a forked child in new mount and IPC namespaces with
-//! `/` made private: the mounts, System V objects and POSIX queues it
-//! plants exist only there and die with it, and nothing another program on
-//! the host made can be found (or removed). Only the state directory, a
-//! temporary directory, is on the host's disk.
+//! Every check runs in a forked child in new mount, IPC and network
+//! namespaces with `/` made private: the mounts, System V objects, POSIX
+//! queues and network devices it plants exist only there and die with it,
+//! and nothing another program on the host made can be found (or removed).
+//! Only the state and run directories, in a temporary directory, are on
+//! the host's disk.
 
 mod common;
 
 use nix::fcntl::{Flock, FlockArg};
 use nix::mount::{mount, MsFlags};
+use nslab::leftovers::LeftoversError;
 use nslab::leftovers::{self, Leftover, SysvKind};
+use nslab::net::lease::{Lease, Leases};
+use nslab::net::netlink::Netlink;
+use nslab::net::BRIDGE;
+use nslab::record::{self, ProcessId, Record};
 use std::fs;
 use std::io::{Read, Seek};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+
+/// [`common::in_private_namespaces`], and a network namespace of its own
+/// too: `nslab cleanup` removes network devices, and must never see the
+/// host's. Fails unless the new namespace has only `lo`.
+fn in_private_namespaces(check: impl FnOnce()) {
+    common::in_private_namespaces(|| {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+        assert_eq!(links(), ["lo"], "not in a new network namespace");
+        check();
+    });
+}
+
+/// The names of the links in this network namespace, sorted.
+fn links() -> Vec<String> {
+    let mut names = Netlink::open().unwrap().link_names().unwrap();
+    names.sort();
+    names
+}
 
 /// What `f` narrates: standard output is a file meanwhile.
 fn narration_of(f: impl FnOnce()) -> String {
@@ -77,10 +101,13 @@ fn calls(narration: &str) -> Vec<&str> {
         .collect()
 }
 
-/// `cleanup` with `dry_run`: its exit code and narration.
+/// `cleanup` with `dry_run`: its exit code and narration. Its run
+/// directory, beside `state`, does not exist: no network leftover is
+/// looked for.
 fn cleanup(state: &Path, dry_run: bool) -> (i32, String) {
     let mut code = -1;
-    let narration = narration_of(|| code = leftovers::cleanup(state, dry_run));
+    let run = state.with_file_name("run");
+    let narration = narration_of(|| code = leftovers::cleanup(state, &run, dry_run));
     (code, narration)
 }
 
@@ -112,7 +139,7 @@ fn mounts_below_the_state_dir_are_unmounted_deepest_first() {
     let tmp = tempfile::tempdir().unwrap();
     let state = fs::canonicalize(tmp.path()).unwrap().join("state");
     fs::create_dir(&state).unwrap();
-    common::in_private_namespaces(|| {
+    in_private_namespaces(|| {
         // The state directory may be a mount of its own (an administrator's
         // tmpfs or disk): it is not a leftover, only what is below it.
         mount_tmpfs(&state);
@@ -159,7 +186,7 @@ fn system_v_objects_of_gone_lessons_are_removed() {
     let tmp = tempfile::tempdir().unwrap();
     let state = state_dir(&tmp);
     let gone = nslab::ipc::demo::key_for(gone_pid());
-    common::in_private_namespaces(|| {
+    in_private_namespaces(|| {
         let live = nslab::ipc::demo::key_for(std::process::id());
         let flags = libc::IPC_CREAT | 0o600;
         // SAFETY (all four): plain system calls on integer arguments.
@@ -219,7 +246,7 @@ fn posix_queues_of_gone_lessons_are_removed() {
     let tmp = tempfile::tempdir().unwrap();
     let state = state_dir(&tmp);
     let gone = format!("/nslab-demo-{}", gone_pid());
-    common::in_private_namespaces(|| {
+    in_private_namespaces(|| {
         let live = format!("/nslab-demo-{}", std::process::id());
         let other = "/made-by-someone-else".to_string();
         for name in [&gone, &live, &other] {
@@ -258,7 +285,7 @@ fn old_root_counts_only_while_nobody_holds_the_rootfs_lock() {
     let state = state_dir(&tmp);
     let rootfs = state.join("rootfs");
     let other = state.parent().unwrap().join("other-rootfs");
-    common::in_private_namespaces(|| {
+    in_private_namespaces(|| {
         let old_root = rootfs.join(".old-root");
         let other_old_root = other.join(".old-root");
         fs::create_dir_all(&old_root).unwrap();
@@ -317,7 +344,7 @@ fn escape_directories_of_gone_lessons_are_removed() {
     let state = state_dir(&tmp);
     let rootfs = state.join("rootfs");
     let gone = rootfs.join(format!(".nslab-escape-{}", gone_pid()));
-    common::in_private_namespaces(|| {
+    in_private_namespaces(|| {
         let old_name = rootfs.join(".nslab-escape");
         let live = rootfs.join(format!(".nslab-escape-{}", std::process::id()));
         for dir in [&old_name, &gone, &live] {
@@ -346,7 +373,7 @@ fn staging_directories_are_removed_without_crossing_mounts_or_symlinks() {
     let tmp = tempfile::tempdir().unwrap();
     let state = state_dir(&tmp);
     let pid = gone_pid();
-    common::in_private_namespaces(|| {
+    in_private_namespaces(|| {
         let outside = state.parent().unwrap().join("outside");
         fs::create_dir_all(outside.join("dir")).unwrap();
         fs::write(outside.join("file"), "keep").unwrap();
@@ -405,7 +432,7 @@ fn a_lesson_is_warned_about_leftovers_and_told_the_command() {
     require_root!();
     let tmp = tempfile::tempdir().unwrap();
     let state = state_dir(&tmp);
-    common::in_private_namespaces(|| {
+    in_private_namespaces(|| {
         let warned = narration_of(|| leftovers::warn_if_any(&state));
         assert_eq!(warned, "", "nothing to warn about yet");
 
@@ -429,8 +456,12 @@ fn without_root_cleanup_says_it_needs_root() {
     require_root!();
     let tmp = tempfile::tempdir().unwrap();
     let state = state_dir(&tmp);
-    common::in_private_namespaces(|| {
+    let run = run_dir(&tmp);
+    let dead = reaped();
+    in_private_namespaces(|| {
         fs::create_dir(state.join("rootfs/.nslab-escape")).unwrap();
+        // Readable by anyone, unlike the run directory lessons make.
+        plant_record(&run, &Record::new("dead", dead));
         nix::unistd::setuid(nix::unistd::Uid::from_raw(65534)).unwrap();
         let (code, narration) = cleanup(&state, false);
         assert_eq!(code, 1, "{narration}");
@@ -439,6 +470,7 @@ fn without_root_cleanup_says_it_needs_root() {
             "{narration}"
         );
         assert_eq!(narration_of(|| leftovers::warn_if_any(&state)), "");
+        assert_eq!(narration_of(|| leftovers::warn_if_any_network(&run)), "");
     });
 }
 
@@ -479,7 +511,7 @@ fn what_killed_lessons_leave_is_found_and_removed() {
     let tmp = tempfile::tempdir().unwrap();
     let state = state_dir(&tmp);
     fs::remove_dir(state.join("rootfs")).unwrap(); // the lesson builds it
-    common::in_private_namespaces(|| {
+    in_private_namespaces(|| {
         // Lesson 02 has no mount namespace: the container's mount is made
         // in ours, on the rootfs's /proc, and stays.
         let mount_proc = "mount -t proc proc /proc && echo ready && sleep 30";
@@ -522,5 +554,287 @@ fn what_killed_lessons_leave_is_found_and_removed() {
                 assert_ne!(key as u32 >> 24, 0x6e, "{kind} {line}");
             }
         }
+    });
+}
+
+// Lesson 06: container records, address leases, the bridge and veth ends.
+
+/// A process that has ended and been reaped, told apart from a later
+/// process with its pid by its start time.
+fn reaped() -> ProcessId {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let id = ProcessId::of(child.id() as i32).unwrap();
+    child.wait().unwrap();
+    id
+}
+
+/// This process, which runs until its check ends.
+fn me() -> ProcessId {
+    ProcessId::of(std::process::id() as i32).unwrap()
+}
+
+/// A run directory in `tmp`, without symlinks; not made yet.
+fn run_dir(tmp: &tempfile::TempDir) -> PathBuf {
+    fs::canonicalize(tmp.path()).unwrap().join("run")
+}
+
+/// Writes `record` where, and as, record.rs writes it: what a lesson
+/// killed with SIGKILL leaves.
+fn plant_record(run: &Path, record: &Record) -> PathBuf {
+    fs::create_dir_all(record::containers_dir(run)).unwrap();
+    let path = record::record_path(run, &record.name);
+    fs::write(&path, serde_json::to_vec_pretty(record).unwrap()).unwrap();
+    path
+}
+
+/// Makes the bridge, as lesson 06 does; returns its index.
+fn plant_bridge(netlink: &mut Netlink) -> u32 {
+    netlink.add_bridge(BRIDGE).unwrap();
+    netlink.link_index(BRIDGE).unwrap().unwrap()
+}
+
+/// Makes the veth pair `host`/`peer` and plugs `host` into the bridge.
+fn plant_veth(netlink: &mut Netlink, host: &str, peer: &str, bridge: u32) {
+    netlink.add_veth(host, peer).unwrap();
+    let index = netlink.link_index(host).unwrap().unwrap();
+    netlink.set_master(host, index, BRIDGE, bridge).unwrap();
+}
+
+/// The path of lease `lease` under `run`.
+fn lease_path(run: &Path, lease: Lease) -> PathBuf {
+    run.join("net/leases").join(lease.number.to_string())
+}
+
+/// The names in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The leftover device `name`, judged by the leases of `run`.
+fn link(name: &str, run: &Path) -> Leftover {
+    Leftover::Link {
+        name: name.into(),
+        run_dir: run.into(),
+    }
+}
+
+/// `nslab cleanup` run as the program, in the caller's namespaces: its
+/// exit code, and its standard output and error.
+fn nslab_cleanup(state: &Path, run: &Path, dry_run: bool) -> (i32, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_nslab"));
+    cmd.env("NO_COLOR", "1")
+        .env_remove("CLICOLOR_FORCE")
+        .arg("cleanup")
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--run-dir")
+        .arg(run);
+    if dry_run {
+        cmd.arg("--dry-run");
+    }
+    let (code, out, err) = common::run(&mut cmd);
+    (code, format!("{out}{err}"))
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn network_leftovers_are_listed_by_a_dry_run_and_removed_by_cleanup() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let state = state_dir(&tmp);
+    let run = run_dir(&tmp);
+    let dead = reaped();
+    in_private_namespaces(|| {
+        // A killed lesson's lease and record; a running lesson's.
+        let leases = Leases::lock(&run).unwrap();
+        let stale = leases.take(dead).unwrap();
+        let live = leases.take(me()).unwrap();
+        drop(leases);
+        let dead_record = plant_record(&run, &Record::new("dead", dead));
+        let live_claim = record::claim(&run, "live").unwrap();
+        // The bridge; the killed lesson's veth pair, the running one's,
+        // and one whose lease is gone already; a device not nslab's.
+        let mut netlink = Netlink::open().unwrap();
+        let bridge = plant_bridge(&mut netlink);
+        let orphan = ("nslab7h".to_string(), "nslab7c".to_string());
+        for (host, peer) in [
+            (stale.host_end(), stale.container_end()),
+            (live.host_end(), live.container_end()),
+            orphan.clone(),
+        ] {
+            plant_veth(&mut netlink, &host, &peer, bridge);
+        }
+        netlink.add_bridge("other0").unwrap();
+        let planted = links();
+        assert_eq!(
+            planted,
+            [
+                "lo", "nslab0", "nslab2c", "nslab2h", "nslab3c", "nslab3h", "nslab7c", "nslab7h",
+                "other0"
+            ]
+        );
+
+        let found = vec![
+            Leftover::Record(dead_record.clone()),
+            link(&stale.host_end(), &run),
+            link(&orphan.0, &run),
+            Leftover::Lease(lease_path(&run, stale)),
+        ];
+        assert_eq!(leftovers::find_network(&run).unwrap(), found);
+
+        let (code, out) = nslab_cleanup(&state, &run, true);
+        assert_eq!(code, 0, "{out}");
+        for leftover in &found {
+            assert!(out.contains(&leftover.describe()), "{out}");
+        }
+        let bridge_found = link(BRIDGE, &run).describe();
+        assert!(!out.contains(&bridge_found), "a lease is live: {out}");
+        assert!(
+            out.contains("dry run: 4 leftovers found, nothing removed"),
+            "{out}"
+        );
+        assert_eq!(calls(&out), Vec::<&str>::new(), "{out}");
+        assert_eq!(links(), planted);
+        assert_eq!(names_in(&run.join("net/leases")), ["2", "3"]);
+        assert!(dead_record.exists());
+
+        let (code, out) = nslab_cleanup(&state, &run, false);
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("4 leftovers removed: nothing is left behind"),
+            "{out}"
+        );
+        for call in ["ip link del nslab2h", "ip link del nslab7h"] {
+            assert!(calls(&out).iter().any(|c| c.starts_with(call)), "{out}");
+        }
+        assert!(!out.contains("ip link del nslab0"), "{out}");
+        // A veth end takes its peer with it; the running lesson's devices,
+        // the bridge, its lease and its record stay.
+        assert_eq!(links(), ["lo", "nslab0", "nslab3c", "nslab3h", "other0"]);
+        assert_eq!(names_in(&run.join("net/leases")), ["3"]);
+        assert_eq!(names_in(&record::containers_dir(&run)), ["live.json"]);
+        assert_eq!(leftovers::find_network(&run).unwrap(), vec![]);
+
+        // That lesson is killed too, and a later one swept its stale
+        // lease: its veth end has no lease, and nobody holds one.
+        drop(live_claim);
+        Leases::lock(&run).unwrap().give_back(live).unwrap();
+        let found = vec![link(&live.host_end(), &run), link(BRIDGE, &run)];
+        assert_eq!(leftovers::find_network(&run).unwrap(), found);
+        let (code, out) = nslab_cleanup(&state, &run, false);
+        assert_eq!(code, 0, "{out}");
+        for leftover in &found {
+            assert!(out.contains(&leftover.describe()), "{out}");
+        }
+        assert!(
+            calls(&out).contains(&"ip link del nslab0   # RTM_DELLINK"),
+            "{out}"
+        );
+        assert_eq!(links(), ["lo", "other0"]);
+    });
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn what_was_found_unused_is_kept_when_a_lesson_starts_meanwhile() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = run_dir(&tmp);
+    in_private_namespaces(|| {
+        drop(Leases::lock(&run).unwrap()); // makes the lease directory
+        let mut netlink = Netlink::open().unwrap();
+        let bridge = plant_bridge(&mut netlink);
+        plant_veth(&mut netlink, "nslab2h", "nslab2c", bridge);
+        let found = vec![link("nslab2h", &run), link(BRIDGE, &run)];
+        assert_eq!(leftovers::find_network(&run).unwrap(), found);
+
+        // A lesson starts and takes the lowest free address, 2: the
+        // bridge, and a device by the name it is about to use, are its.
+        let lease = Leases::lock(&run).unwrap().take(me()).unwrap();
+        assert_eq!(lease.number, 2);
+        let lease_found = Leftover::Lease(lease_path(&run, lease));
+        let kept = [
+            "kept the veth end nslab2h: a lesson started".to_string(),
+            "kept the bridge nslab0: a lesson started".to_string(),
+            format!(
+                "kept the address lease {}: a lesson started",
+                lease_path(&run, lease).display()
+            ),
+        ];
+        for (leftover, kept) in found.iter().chain([&lease_found]).zip(kept) {
+            let error = leftover.remove().unwrap_err();
+            assert!(matches!(error, LeftoversError::NowInUse { .. }), "{error}");
+            assert!(error.to_string().starts_with(&kept), "{error}");
+            assert!(error.hint().unwrap().contains("nslab cleanup"), "{error}");
+        }
+        assert_eq!(links(), ["lo", "nslab0", "nslab2c", "nslab2h"]);
+        assert!(lease_path(&run, lease).exists());
+        assert_eq!(leftovers::find_network(&run).unwrap(), vec![]);
+    });
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn devices_are_judged_only_by_a_run_dir_with_leases() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let state = state_dir(&tmp);
+    let run = run_dir(&tmp);
+    in_private_namespaces(|| {
+        let mut netlink = Netlink::open().unwrap();
+        let bridge = plant_bridge(&mut netlink);
+        plant_veth(&mut netlink, "nslab7h", "nslab7c", bridge);
+        let planted = links();
+
+        // No lesson 06 used this run directory: these devices may be
+        // those of lessons run with another one.
+        assert_eq!(leftovers::find_network(&run).unwrap(), vec![]);
+        let (code, out) = nslab_cleanup(&state, &run, false);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("nothing is left behind"), "{out}");
+        assert_eq!(links(), planted);
+
+        drop(Leases::lock(&run).unwrap());
+        assert_eq!(
+            leftovers::find_network(&run).unwrap(),
+            [link("nslab7h", &run), link(BRIDGE, &run)]
+        );
+    });
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn lesson_06_is_warned_about_network_leftovers_and_told_its_run_dir() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = run_dir(&tmp);
+    let dead = reaped();
+    in_private_namespaces(|| {
+        let live = Leases::lock(&run).unwrap().take(me()).unwrap();
+        let mut netlink = Netlink::open().unwrap();
+        let bridge = plant_bridge(&mut netlink);
+        plant_veth(
+            &mut netlink,
+            &live.host_end(),
+            &live.container_end(),
+            bridge,
+        );
+        let warned = narration_of(|| leftovers::warn_if_any_network(&run));
+        assert_eq!(warned, "", "only a running lesson's lease and devices");
+
+        let stale = Leases::lock(&run).unwrap().take(dead).unwrap();
+        let warned = narration_of(|| leftovers::warn_if_any_network(&run));
+        let lease = Leftover::Lease(lease_path(&run, stale));
+        assert!(warned.contains(&lease.describe()), "{warned}");
+        let command = format!("sudo nslab cleanup --run-dir {}", run.display());
+        assert!(
+            warned.contains(&format!("run `{command}` to remove it")),
+            "{warned}"
+        );
     });
 }

@@ -179,7 +179,7 @@ fn a_joiner_shares_the_named_containers_namespace_and_loopback() {
     let script = r#"
         "$L" -q --name web -- sh -c 'echo web: $(readlink /proc/self/ns/net); nc -l -p 8080 -e echo hello-from-web' &
         web=$!
-        for i in $(seq 50); do [ -e "$RUN/containers/web.json" ] && grep -q container "$RUN/containers/web.json" && break; sleep 0.1; done
+        for i in $(seq 50); do grep -q '"net:\[' "$RUN/containers/web.json" 2>/dev/null && break; sleep 0.1; done
         "$L" -q --net container:web -- sh -c '
             echo joiner: $(readlink /proc/self/ns/net)
             ip -4 addr show eth0 | grep -o "inet [0-9./]*"
@@ -254,4 +254,71 @@ fn bad_modes_and_unknown_names_fail_clearly_and_make_nothing() {
     assert_eq!(out.matches("status=0").count(), 0, "{out}");
     assert!(out.contains("left: lo"), "{out}");
     assert!(leftovers_in(&run).is_empty(), "{:?}", leftovers_in(&run));
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn a_lesson_killed_with_sigkill_leaves_what_nslab_cleanup_removes() {
+    require_root!();
+    common::rootfs();
+    let run = run_dir("sigkill");
+    // SIGKILL gives the lesson no chance to unplug: its container dies
+    // with it (PR_SET_PDEATHSIG), its veth pair with the container's
+    // namespace, but the lease, the record and the bridge stay.
+    let script = r#"
+        links() { tail -n +3 /proc/net/dev | cut -d: -f1 | grep nslab | tr -d ' ' | sort | tr '\n' ' '; }
+        "$L" -q --name killed -- sleep 30 &
+        lesson=$!
+        for i in $(seq 100); do grep -q '"net:\[' "$RUN/containers/killed.json" 2>/dev/null && break; sleep 0.1; done
+        kill -KILL $lesson
+        wait $lesson
+        for i in $(seq 50); do [ -z "$(links | grep nslab2h)" ] && break; sleep 0.1; done
+        echo left: $(ls "$RUN/net/leases") $(ls "$RUN/containers") $(links)
+        "$NSLAB" cleanup --dry-run --run-dir "$RUN" >/dev/null
+        echo dry: $(ls "$RUN/net/leases") $(ls "$RUN/containers") $(links)
+        "$NSLAB" cleanup --run-dir "$RUN" || echo cleanup failed
+        echo after: $(ls "$RUN/net/leases") $(ls "$RUN/containers") $(links)
+    "#;
+    let (code, out, err) = common::run(&mut in_netns(&run, script));
+    assert_eq!(code, 0, "{out}{err}");
+    let line = |prefix: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {out}{err}"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(line("left:"), "2 killed.json nslab0", "{out}{err}");
+    assert_eq!(
+        line("dry:"),
+        "2 killed.json nslab0",
+        "--dry-run removed something: {out}"
+    );
+    assert_eq!(line("after:"), "", "{out}{err}");
+    assert!(!out.contains("cleanup failed"), "{out}{err}");
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn a_killed_runs_lease_and_host_end_do_not_stop_the_next_run() {
+    require_root!();
+    common::rootfs();
+    let run = run_dir("stale");
+    // A lease whose owner is gone (a pid that has exited), and the host end
+    // of its veth pair still there: the next run frees both, and takes the
+    // address itself.
+    let script = r#"
+        mkdir -p "$RUN/net/leases"
+        sh -c 'exit 0' & dead=$!; wait $dead
+        echo "$dead 1" > "$RUN/net/leases/2"
+        ip link add nslab2h type veth peer name nslab2c || exit 9
+        "$L" -q -- sh -c 'ip -4 addr show eth0 | grep -o "inet [0-9./]*"'
+        echo status=$?
+        echo left: $(ls "$RUN/net/leases") $(tail -n +3 /proc/net/dev | cut -d: -f1 | grep nslab | tr -d ' ')
+    "#;
+    let (code, out, err) = common::run(&mut in_netns(&run, script));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("status=0"), "{out}{err}");
+    assert!(out.contains("inet 10.213.0.2/24"), "{out}{err}");
+    assert!(out.trim_end().ends_with("left:"), "{out}");
 }

@@ -248,7 +248,19 @@ pub fn prepare(network: &Network, run_dir: &Path) -> Result<Prepared, NetError> 
             narrate::explain("--net bridge: first an address for the container, and the bridge it will plug into");
             let me = ProcessId::of(std::process::id() as i32).map_err(NetError::Owner)?;
             let leases = Leases::lock(run_dir)?;
-            leases.remove_stale()?;
+            // A killed run's lease is free again; its host end, normally
+            // gone with its container's namespace, must not be in the way
+            // of the next container to take that number.
+            let stale = leases.remove_stale()?;
+            if !stale.is_empty() {
+                let mut netlink = Netlink::open()?;
+                for number in stale {
+                    let host_end = Lease { number }.host_end();
+                    if let Some(index) = netlink.link_index(&host_end)? {
+                        netlink.delete_link(&host_end, index)?;
+                    }
+                }
+            }
             let lease = leases.take(me)?;
             // From here on, dropping `prepared` gives the lease back.
             let prepared = Prepared::Bridge {

@@ -8,7 +8,7 @@
 //! the machine-level commands an instructor needs: `nslab doctor` and
 //! `nslab cleanup`.
 
-use crate::{doctor, leftovers, narrate, rootfs};
+use crate::{doctor, leftovers, narrate, record, rootfs};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,7 +37,12 @@ enum Command {
     /// and POSIX queues of lessons that are no longer running, `.old-root`
     /// and escape directories in the rootfs, and half-built rootfs staging
     /// directories; then removes them, unmounting before removing, never
-    /// walking through a mount point.
+    /// walking through a mount point. For lesson 06, it also lists the
+    /// container records and address leases under the run directory whose
+    /// lesson is gone, and, in this network namespace, the bridge nslab0
+    /// and the veth ends nslab<N>h that no running lesson uses (judged by
+    /// the leases under the run directory, under their lock: give the one
+    /// the lessons used).
     Cleanup {
         /// Only list what would be removed
         #[arg(long)]
@@ -50,6 +55,10 @@ enum Command {
         /// Where nslab keeps its state
         #[arg(long, value_name = "DIR", env = "NSLAB_STATE_DIR", default_value = rootfs::DEFAULT_STATE_DIR)]
         state_dir: PathBuf,
+
+        /// Where lesson 06 records running containers and leases addresses
+        #[arg(long, value_name = "DIR", env = record::RUN_DIR_ENV, default_value = record::DEFAULT_RUN_DIR)]
+        run_dir: PathBuf,
     },
 }
 
@@ -63,8 +72,9 @@ pub fn main() -> ExitCode {
             dry_run,
             rootfs: remove_rootfs,
             state_dir,
+            run_dir,
         } => {
-            let mut code = leftovers::cleanup(&state_dir, dry_run);
+            let mut code = leftovers::cleanup(&state_dir, &run_dir, dry_run);
             if remove_rootfs && code == 0 {
                 code = remove_default_rootfs(&state_dir, dry_run);
             }
