@@ -17,6 +17,17 @@ fn bin(name: &str) -> String {
 
 /// Without `chdir("/")` after chroot the current directory would stay on
 /// the host: `.` would not be `/`.
+/// Lesson 06's arguments for a run that makes no network device: these
+/// tests are about what every lesson inherits, and a bridge would be the
+/// machine's (they do not run in a network namespace of their own).
+fn quiet_net(lesson: &str) -> &'static [&'static str] {
+    if lesson == "06-net" {
+        &["--net", "none"]
+    } else {
+        &[]
+    }
+}
+
 #[test]
 #[ignore = "needs root: run by scripts/test.sh as root"]
 fn after_chroot_the_current_directory_is_the_new_root() {
@@ -49,13 +60,14 @@ fn after_chroot_the_current_directory_is_the_new_root() {
 fn nothing_leaks_into_a_shared_outer_namespace() {
     require_root!();
     common::rootfs();
-    for lesson in ["03-mount", "04-uts", "05-ipc"] {
+    for lesson in ["03-mount", "04-uts", "05-ipc", "06-net"] {
         let script = format!(
             "before=$(cut -d' ' -f5 /proc/self/mountinfo | sort); \
-             {} -q -- true || exit 9; \
+             {} {} -q -- true || exit 9; \
              after=$(cut -d' ' -f5 /proc/self/mountinfo | sort); \
              [ \"$before\" = \"$after\" ] && echo SAME || {{ echo LEAKED; echo \"$after\"; }}",
-            bin(lesson)
+            bin(lesson),
+            quiet_net(lesson).join(" ")
         );
         let (code, out, err) = common::run(common::lesson("unshare").args([
             "--mount",
@@ -80,9 +92,9 @@ fn nothing_leaks_into_a_shared_outer_namespace() {
 fn inherited_descriptors_do_not_reach_the_command() {
     require_root!();
     common::rootfs();
-    for lesson in ["00-process", "03-mount", "05-ipc"] {
+    for lesson in ["00-process", "03-mount", "05-ipc", "06-net"] {
         let mut cmd = common::lesson(&bin(lesson));
-        cmd.args([
+        cmd.args(quiet_net(lesson)).args([
             "-q",
             "--",
             "sh",
@@ -255,14 +267,15 @@ fn lesson_02_shows_and_removes_a_leaked_mount() {
 fn the_old_root_is_gone_in_every_pivoting_lesson() {
     require_root!();
     common::rootfs();
-    for lesson in ["03-mount", "04-uts", "05-ipc"] {
-        let (code, out, err) = common::run(common::lesson(&bin(lesson)).args([
-            "-q",
-            "--",
-            "sh",
-            "-c",
-            "ls -a /; echo --; cat /proc/self/mountinfo",
-        ]));
+    for lesson in ["03-mount", "04-uts", "05-ipc", "06-net"] {
+        let (code, out, err) =
+            common::run(common::lesson(&bin(lesson)).args(quiet_net(lesson)).args([
+                "-q",
+                "--",
+                "sh",
+                "-c",
+                "ls -a /; echo --; cat /proc/self/mountinfo",
+            ]));
         assert_eq!(code, 0, "{lesson}: {err}");
         let (listing, mountinfo) = out.split_once("--\n").expect(&out);
         assert!(!listing.contains(".old-root"), "{lesson}: {out}");
