@@ -403,8 +403,8 @@ impl Prepared {
                 netlink.set_up(LOOPBACK, lo)?;
                 let end = lease.container_end();
                 let index = netlink.link_index(&end)?.unwrap_or_default();
-                // Renamed while down: the kernel refuses to rename a link
-                // that is up (EBUSY).
+                // Renamed while down: kernels before 6.2 refuse to rename
+                // a link that is up (EBUSY), and nslab runs on 5.10.
                 netlink.rename(&end, index, CONTAINER_LINK)?;
                 netlink.add_address(CONTAINER_LINK, index, lease.address(), PREFIX)?;
                 netlink.set_up(CONTAINER_LINK, index)?;
