@@ -860,7 +860,12 @@ fn remove_link(name: &str, run_dir: &Path, what: &str) -> Result<(), LeftoversEr
     };
     let mut netlink = Netlink::open().map_err(failed)?;
     match netlink.link_index(name).map_err(failed)? {
-        Some(index) => netlink.delete_link(name, index).map_err(failed),
+        // Gone meanwhile (a dying namespace takes its veth pairs along):
+        // what was to be removed is removed.
+        Some(index) => match netlink.delete_link(name, index) {
+            Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => Ok(()),
+            result => result.map_err(failed),
+        },
         // Gone meanwhile: a veth end goes when its peer's namespace ends.
         None => Ok(()),
     }

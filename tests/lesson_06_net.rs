@@ -165,7 +165,7 @@ fn two_bridge_containers_reach_each_other_and_the_bridge() {
     assert!(out.contains("reached-bridge"), "{out}{err}");
     assert!(
         out.contains("left: \n") || out.ends_with("left:\n"),
-        "devices left: {out}"
+        "devices left: {out}{err}"
     );
     assert!(leftovers_in(&run).is_empty(), "{:?}", leftovers_in(&run));
 }
@@ -230,7 +230,10 @@ fn twenty_at_once_get_distinct_addresses_and_all_clean_up() {
         20,
         "an address was handed out twice:\n{out}"
     );
-    assert!(out.trim_end().ends_with("left:"), "devices left: {out}");
+    assert!(
+        out.trim_end().ends_with("left:"),
+        "devices left: {out}{err}"
+    );
     let left: Vec<String> = leftovers_in(&run);
     assert!(left.is_empty(), "{left:?}");
 }

@@ -257,7 +257,10 @@ pub fn prepare(network: &Network, run_dir: &Path) -> Result<Prepared, NetError> 
                 for number in stale {
                     let host_end = Lease { number }.host_end();
                     if let Some(index) = netlink.link_index(&host_end)? {
-                        netlink.delete_link(&host_end, index)?;
+                        match netlink.delete_link(&host_end, index) {
+                            Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => {}
+                            result => result?,
+                        }
                     }
                 }
             }
@@ -448,11 +451,19 @@ fn unplug(run_dir: &Path, lease: Lease, plugged: bool) -> Result<(), NetError> {
     let mut netlink = Netlink::open()?;
     if plugged {
         let host_end = lease.host_end();
-        match netlink.link_index(&host_end)? {
-            Some(index) => netlink.delete_link(&host_end, index)?,
-            None => narrate::explain(format!(
+        let gone = || {
+            narrate::explain(format!(
                 "{host_end} went with the container's namespace: a veth pair dies with either end"
-            )),
+            ))
+        };
+        match netlink.link_index(&host_end)? {
+            // The kernel tears a dead namespace down in the background, so
+            // the pair may vanish between the lookup and the delete.
+            Some(index) => match netlink.delete_link(&host_end, index) {
+                Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => gone(),
+                result => result?,
+            },
+            None => gone(),
         }
     }
     leases.give_back(lease)?;
