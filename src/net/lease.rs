@@ -17,8 +17,8 @@
 use super::NetError;
 use crate::narrate;
 use crate::record::ProcessId;
-use nix::fcntl::{Flock, FlockArg};
-use std::fs::{self, File, OpenOptions};
+use nix::fcntl::{Flock, FlockArg, OFlag};
+use std::fs::{self, File};
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -83,17 +83,17 @@ impl Leases {
                 source,
             })?;
         let path = net.join("lock");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|source| NetError::Leases {
-                path: path.clone(),
-                source,
-            })?;
+        let file = crate::syscall::open(
+            &path,
+            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_CLOEXEC,
+            0o600,
+            "the lock the leases and the bridge share",
+        )
+        .map(File::from)
+        .map_err(|errno| NetError::Leases {
+            path: path.clone(),
+            source: io::Error::from(errno),
+        })?;
         narrate::syscall(format!(
             "flock({:?}, LOCK_EX)   # one lesson at a time takes addresses and touches the bridge",
             path.display().to_string()
