@@ -76,6 +76,7 @@ fn main() -> ExitCode {
     let args: Args = lesson::parse("06-net");
     lesson::main("06-net", args.output.quiet, || {
         let rootfs = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
+        // What a killed run left behind, said before anything new is made.
         leftovers::warn_if_any(&args.rootfs.state_dir);
         leftovers::warn_if_any_network(&args.network.run_dir());
         let host_mounts = mount::MountTable::read()?;

@@ -177,7 +177,7 @@ fn a_joiner_shares_the_named_containers_namespace_and_loopback() {
     common::rootfs();
     let run = run_dir("join");
     let script = r#"
-        "$L" -q --name web -- sh -c 'echo web: $(readlink /proc/self/ns/net); nc -l -p 8080 -e echo hello-from-web' &
+        "$L" -q --name web -- sh -c 'echo web: $(readlink /proc/self/ns/net); timeout 10 nc -l -p 8080 -e echo hello-from-web' &
         web=$!
         for i in $(seq 50); do grep -q '"net:\[' "$RUN/containers/web.json" 2>/dev/null && break; sleep 0.1; done
         "$L" -q --net container:web -- sh -c '
