@@ -70,6 +70,28 @@ if [ -n "$gateway" ]; then
   ping -c 1 -W 2 "$gateway" | grep -E 'packets|bytes from' || echo "inside: no answer from $gateway"
 fi"#;
 
+/// Lesson 07: who root inside is, and the doors of lessons 03-05 tried
+/// again. Each attempt is harmless where it succeeds: the kernel setting
+/// is written back with the value it has, and the device node goes on the
+/// container's own tmpfs and is never opened.
+pub const USER_INSIDE: &str = r#"echo "inside: id:             $(id)"
+echo "inside: uid_map:        $(echo $(cat /proc/self/uid_map))  (inside, outside, count)"
+echo "inside: user namespace: $(readlink /proc/self/ns/user)"
+echo "inside: CapEff:         $(while read -r key value; do [ "$key" = CapEff: ] && echo "$value"; done < /proc/self/status)  (every capability, over what our user namespace owns)"
+swappiness=$(cat /proc/sys/vm/swappiness)
+if out=$( (echo "$swappiness" > /proc/sys/vm/swappiness) 2>&1); then
+  echo "inside: /proc/sys/vm:   written (the same value back): the host's kernel settings are ours to change"
+else
+  echo "inside: /proc/sys/vm:   refused (${out##*: }): the host's settings belong to the host's user namespace"
+fi
+if out=$(mknod /tmp/disk b 8 0 2>&1); then
+  echo "inside: mknod b 8 0:    made: a node for the host's first disk"
+else
+  echo "inside: mknod b 8 0:    refused (${out##*: }): devices belong to the host's user namespace"
+fi
+echo "inside: echo hi > /root/made-inside  (the host will see who owns it)"
+echo hi > /root/made-inside"#;
+
 /// Lesson 05: the container's IPC objects. Expects `key` set, by a line
 /// before it, to the lesson's System V key in decimal, as
 /// `/proc/sysvipc/*` lists keys (see `ipc::demo::demo_script`).

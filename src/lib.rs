@@ -23,7 +23,7 @@
 //! | [`ipc`] | 05-ipc | the IPC namespace: System V and POSIX IPC objects the host cannot share |
 //! | [`record`] | 06 on | named running containers: a record under the run directory, written atomically, stale ones recognised |
 //! | [`net`] | 06-net | the network namespace: none, host, bridge (veth pair, bridge, leases), container:NAME |
-//! | [`user`] | 07 (to come) | user namespaces; for now whether this machine allows them |
+//! | [`user`] | 07-user | the user namespace: id maps, the handshake, root inside as an ordinary user outside |
 //! | [`cgroup`] | 08 (to come) | cgroups; for now how this machine lays them out (v1, v2, hybrid) |
 //! | [`overlay`] | 09 (to come) | overlayfs; for now whether this kernel has it |
 //! | [`leftovers`] | nslab cleanup | what a killed lesson leaves behind, found by name and removed |
@@ -118,6 +118,9 @@ pub enum Error {
     /// From [`record`].
     #[error(transparent)]
     Record(#[from] record::RecordError),
+    /// From [`user`].
+    #[error(transparent)]
+    User(#[from] user::UserError),
     /// An error the container's child met before `execve`, reported to
     /// the parent (see [`report`]).
     #[error("{0}")]
@@ -149,6 +152,7 @@ impl Error {
             Error::Spec(e) => e.hint(),
             Error::Net(e) => e.hint(),
             Error::Record(e) => e.hint(),
+            Error::User(e) => e.hint(),
             Error::Child(report) => report.hint.clone(),
             Error::Chroot(_) | Error::Pid(_) | Error::Uts(_) => None,
         };

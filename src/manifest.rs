@@ -77,6 +77,7 @@ const IPC_NS: Need = Need::Ns(Namespace::Ipc);
 const IPC: Need = Need::Ipc;
 const NET: Need = Need::Ns(Namespace::Net);
 const NET_DEVICES: Need = Need::NetDevices;
+const USER: Need = Need::Ns(Namespace::User);
 
 /// Every lesson that exists, in order.
 ///
@@ -127,6 +128,12 @@ pub const LESSONS: &[Lesson] = &[
         needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC_NS, IPC, NET, NET_DEVICES],
         why_root: Some("creates mount, PID, UTS, IPC and network namespaces and network devices, which needs CAP_SYS_ADMIN and CAP_NET_ADMIN"),
         next: "07-user makes root inside the container an ordinary user outside.",
+    },
+    Lesson {
+        number: "07", binary: "07-user", title: "User namespace: root inside, nobody outside",
+        needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC_NS, IPC, NET, NET_DEVICES, USER],
+        why_root: Some("writes id maps for any range of host ids, and plugs in the network, which needs CAP_SETUID and CAP_NET_ADMIN"),
+        next: "08-cgroups limits what the container may use.",
     },
 ];
 

@@ -15,6 +15,7 @@
 
 use crate::namespace::Namespace;
 use crate::net::Network;
+use crate::user::IdMaps;
 use crate::uts::Names;
 use std::path::PathBuf;
 
@@ -32,6 +33,9 @@ pub struct Spec {
     pub mounts: Vec<Mount>,
     /// Its hostname and domainname (they need a UTS namespace).
     pub names: Option<Names>,
+    /// Its uid and gid maps (lesson 07): with them, root inside is an
+    /// ordinary user outside. They need a user namespace.
+    pub user: Option<IdMaps>,
     /// Its network (lesson 06); `None` leaves it in the host's, unsaid.
     pub network: Option<Network>,
     /// A name other containers can find it by (`--net container:NAME`);
@@ -147,6 +151,10 @@ pub enum SpecError {
         /// Whether it needs one.
         wants: bool,
     },
+    /// A user namespace without maps, maps without a user namespace, or
+    /// maps that give root inside no id outside.
+    #[error("{0}")]
+    IdMaps(String),
     /// A name or a network mode that needs the run directory, without one.
     #[error("{what} needs a run directory, and the spec has none")]
     NoRunDir {
@@ -217,6 +225,27 @@ impl Spec {
                     what: format!("--net {network}"),
                 });
             }
+        }
+        match (&self.user, self.namespaces.contains(&Namespace::User)) {
+            (Some(maps), true) => {
+                for list in [&maps.uid, &maps.gid] {
+                    crate::user::check_maps(list).map_err(|e| SpecError::IdMaps(e.to_string()))?;
+                }
+                if maps.root_outside().is_none() || maps.root_group_outside().is_none() {
+                    return Err(SpecError::IdMaps(
+                        "the id maps give root inside (id 0) no id outside: map 0 too".into(),
+                    ));
+                }
+            }
+            (Some(_), false) => {
+                return Err(SpecError::IdMaps("id maps need a user namespace".into()))
+            }
+            (None, true) => {
+                return Err(SpecError::IdMaps(
+                    "a user namespace needs id maps, or every id inside is nobody".into(),
+                ))
+            }
+            (None, false) => {}
         }
         if self.name.is_some() && self.run_dir.is_none() {
             return Err(SpecError::NoRunDir {

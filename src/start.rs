@@ -27,7 +27,7 @@
 
 use crate::process::{self, Child, Exit};
 use crate::spec::{Enter, Mount, Root, Spec};
-use crate::{chroot, ipc, mount, net, record, uts, Error};
+use crate::{chroot, ipc, mount, net, record, user, uts, Error};
 use nix::unistd::Pid;
 use std::convert::Infallible;
 use std::path::Path;
@@ -142,7 +142,15 @@ pub fn create(
         record,
         network,
     };
-    // While the child waits at the gate: the host's end of its network.
+    // While the child waits at the gate: its id maps first (it can do
+    // nothing as nobody), then the host's end of its network.
+    if let Some(maps) = &spec.user {
+        let privileged = nix::unistd::geteuid().is_root();
+        if let Err(error) = user::write_maps(container.child.pid(), maps, privileged) {
+            container.abandon();
+            return Err(error.into());
+        }
+    }
     let plugged = match container.network.as_mut() {
         Some(network) => network.plug_in(container.child.pid()),
         None => Ok(()),
@@ -181,7 +189,12 @@ fn child_steps(
     network: Option<&net::Prepared>,
     inside: Option<&(dyn Fn() -> Result<(), Error> + '_)>,
 ) -> Result<Infallible, Error> {
-    // The network first: joining another container's namespace must come
+    // Root inside first: every later step needs the capabilities of the
+    // user namespace's root, and a uid that is not "nobody".
+    if spec.user.is_some() {
+        user::become_root()?;
+    }
+    // The network next: joining another container's namespace must come
     // before /sys is mounted (sysfs shows the mounter's devices), and the
     // host's end was plugged in before the gate opened.
     if let Some(network) = network {

@@ -468,9 +468,17 @@ pub fn mount_dev() -> Result<(), MountError> {
         Some("mode=755,size=65536k"),
     )?;
     let old_mask = syscall::umask(0);
-    let made = DEVICES
-        .iter()
-        .try_for_each(|(name, major, minor)| mknod(&dev.join(name), *major, *minor));
+    let made = DEVICES.iter().try_for_each(|(name, major, minor)| {
+        match mknod(&dev.join(name), *major, *minor) {
+            // In a user namespace (lesson 07) mknod(2) is refused even to
+            // root inside: a device node would reach the host's hardware.
+            Err(MountError::File {
+                source: Errno::EPERM,
+                ..
+            }) => bind_host_device(dev, name),
+            other => other,
+        }
+    });
     syscall::umask(old_mask.bits());
     made?;
 
@@ -508,6 +516,40 @@ pub fn mount_dev() -> Result<(), MountError> {
     Ok(())
 }
 // ANCHOR_END: dev
+
+/// Binds the host's device node `name` onto an empty file in our `/dev`,
+/// reached through the old root: what a runtime in a user namespace does
+/// instead of mknod(2). The node stays the host's, with the host's
+/// permissions: `/dev/null` works, nothing else is reachable.
+fn bind_host_device(dev: &Path, name: &str) -> Result<(), MountError> {
+    let target = dev.join(name);
+    let source = Path::new("/").join(OLD_ROOT).join("dev").join(name);
+    if name == DEVICES[0].0 {
+        narrate::explain(
+            "mknod is refused in a user namespace (EPERM): bind the host's nodes instead",
+        );
+    }
+    let file = syscall::open(
+        &target,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_CLOEXEC,
+        0o666,
+        "a file to bind the device onto",
+    )
+    .map_err(|source| MountError::File {
+        step: "create the file to bind the device onto",
+        path: target.clone(),
+        source,
+    })?;
+    drop(file);
+    mount(
+        "the host's device node",
+        Some(source.to_str().unwrap_or_default()),
+        &target,
+        None,
+        MsFlags::MS_BIND,
+        None,
+    )
+}
 
 /// Binds the lesson's terminal, if it has one, onto `/dev/console`.
 fn bind_console(dev: &Path) -> Result<(), MountError> {
