@@ -446,7 +446,7 @@ mod tests {
         assert!(all_can_run(&facts, FUTURE_LESSONS));
         colored::control::set_override(false);
         let report = render(&facts, LESSONS);
-        assert!(report.contains("All 7 lessons can run"), "{report}");
+        assert!(report.contains("All 8 lessons can run"), "{report}");
     }
 
     #[test]
@@ -460,14 +460,14 @@ mod tests {
             report
                 .matches("fix: use a kernel built with CONFIG_SYSVIPC=y")
                 .count(),
-            3,
+            4,
             "{report}"
         );
         assert!(
             report.contains("  ✗ 05-ipc         cannot run\n"),
             "{report}"
         );
-        assert!(report.contains("2 of 7 lessons cannot run"), "{report}");
+        assert!(report.contains("3 of 8 lessons cannot run"), "{report}");
     }
 
     #[test]
@@ -533,7 +533,7 @@ mod tests {
         ));
         assert_eq!(
             blocked(LESSONS, &facts),
-            ["03-mount", "04-uts", "05-ipc", "06-net"]
+            ["03-mount", "04-uts", "05-ipc", "06-net", "07-user"]
         );
     }
 
@@ -549,7 +549,8 @@ mod tests {
                 "03-mount",
                 "04-uts",
                 "05-ipc",
-                "06-net"
+                "06-net",
+                "07-user"
             ]
         );
 
@@ -561,12 +562,12 @@ mod tests {
         );
         assert_eq!(
             blocked(LESSONS, &facts),
-            ["03-mount", "04-uts", "05-ipc", "06-net"]
+            ["03-mount", "04-uts", "05-ipc", "06-net", "07-user"]
         );
 
         let mut facts = healthy_root_machine();
         facts.mqueue = interpret_mqueue(false, None);
-        assert_eq!(blocked(LESSONS, &facts), ["05-ipc", "06-net"]);
+        assert_eq!(blocked(LESSONS, &facts), ["05-ipc", "06-net", "07-user"]);
 
         let mut facts = healthy_root_machine();
         for (kind, fact) in facts.namespaces.iter_mut() {
@@ -575,14 +576,23 @@ mod tests {
                     interpret_namespace(Namespace::Net, None, Attempt::AsRoot(Err(Errno::EINVAL)));
             }
         }
-        assert_eq!(blocked(LESSONS, &facts), ["06-net"]);
+        assert_eq!(blocked(LESSONS, &facts), ["06-net", "07-user"]);
+
+        let mut facts = healthy_root_machine();
+        for (kind, fact) in facts.namespaces.iter_mut() {
+            if *kind == Namespace::User {
+                *fact =
+                    interpret_namespace(Namespace::User, None, Attempt::AsRoot(Err(Errno::EINVAL)));
+            }
+        }
+        assert_eq!(blocked(LESSONS, &facts), ["07-user"]);
 
         let mut facts = healthy_root_machine();
         facts.net_devices = crate::net::probe::interpret(crate::net::probe::Attempt::Tried(Err((
             2,
             Errno::EOPNOTSUPP,
         ))));
-        assert_eq!(blocked(LESSONS, &facts), ["06-net"]);
+        assert_eq!(blocked(LESSONS, &facts), ["06-net", "07-user"]);
 
         let mut facts = healthy_root_machine();
         facts.overlay = interpret_overlay(FILESYSTEMS_WITHOUT_OVERLAY, None);

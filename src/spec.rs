@@ -163,6 +163,14 @@ pub enum SpecError {
     },
 }
 
+/// The reason an id map was refused, for [`SpecError::IdMaps`].
+fn error_reason(error: &crate::user::UserError) -> String {
+    match error {
+        crate::user::UserError::InvalidMap { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
 impl SpecError {
     /// Advice for the learner, where there is some to give.
     pub fn hint(&self) -> Option<String> {
@@ -227,16 +235,9 @@ impl Spec {
             }
         }
         match (&self.user, self.namespaces.contains(&Namespace::User)) {
-            (Some(maps), true) => {
-                for list in [&maps.uid, &maps.gid] {
-                    crate::user::check_maps(list).map_err(|e| SpecError::IdMaps(e.to_string()))?;
-                }
-                if maps.root_outside().is_none() || maps.root_group_outside().is_none() {
-                    return Err(SpecError::IdMaps(
-                        "the id maps give root inside (id 0) no id outside: map 0 too".into(),
-                    ));
-                }
-            }
+            (Some(maps), true) => maps
+                .check()
+                .map_err(|e| SpecError::IdMaps(format!("{e}: {}", error_reason(&e))))?,
             (Some(_), false) => {
                 return Err(SpecError::IdMaps("id maps need a user namespace".into()))
             }

@@ -219,7 +219,7 @@ fn child_steps(
             }
             // pivot_root needs the new root to be a mount point, and leaves
             // the old root at /.old-root for the mounts that follow.
-            let old_root = mount::pivot_into(path)?;
+            let old_root = mount::pivot_into(path, spec.user.is_some())?;
             // Mounted while the old root is still there: /dev/console is
             // bound from the host's terminal, reachable only through it.
             for each in &spec.mounts {

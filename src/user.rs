@@ -221,10 +221,11 @@ pub struct MapArgs {
 }
 
 impl MapArgs {
-    /// The maps, checked: no two ranges may overlap.
+    /// The maps, checked ([`IdMaps::check`]).
     pub fn id_maps(&self) -> Result<IdMaps, UserError> {
-        check_maps(&self.maps)?;
-        Ok(IdMaps::same(self.maps.clone()))
+        let maps = IdMaps::same(self.maps.clone());
+        maps.check()?;
+        Ok(maps)
     }
 }
 
@@ -258,6 +259,25 @@ impl IdMaps {
             uid: maps.clone(),
             gid: maps,
         }
+    }
+
+    /// Checks both lists ([`check_maps`]), and that root inside has an id
+    /// outside: the child's first step is to become root inside.
+    pub fn check(&self) -> Result<(), UserError> {
+        check_maps(&self.uid)?;
+        check_maps(&self.gid)?;
+        if self.root_outside().is_none() || self.root_group_outside().is_none() {
+            return Err(UserError::InvalidMap {
+                text: self
+                    .uid
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                reason: "the maps give root inside (id 0) no id outside: map 0 too".into(),
+            });
+        }
+        Ok(())
     }
 
     /// The host uid root inside runs as, when the maps give root one.
@@ -338,20 +358,34 @@ pub fn become_root() -> Result<(), UserError> {
 /// build leaves a staging directory `nslab cleanup` removes, never half a
 /// rootfs.
 pub fn rootfs_for(rootfs: &std::path::Path, maps: &IdMaps) -> Result<PathBuf, UserError> {
+    maps.check()?;
     let uid = maps.root_outside().unwrap_or(0);
     let gid = maps.root_group_outside().unwrap_or(0);
     let parent = rootfs.parent().unwrap_or(std::path::Path::new("/"));
     let target = parent.join(format!("rootfs-{uid}-{gid}"));
+    // The copy is current when it carries the shared rootfs's stamp: a
+    // rebuilt rootfs (another builder, busybox installed) means a new copy.
+    let stamp = |tree: &std::path::Path| fs::read(tree.join(crate::rootfs::MARKER)).ok();
     if target.join("bin").is_dir() {
+        if stamp(&target) == stamp(rootfs) {
+            narrate::explain(format!(
+                "{} is the rootfs with its owners shifted to {uid}:{gid}, made by an earlier run",
+                target.display()
+            ));
+            return Ok(target);
+        }
         narrate::explain(format!(
-            "{} is the rootfs with its owners shifted to {uid}:{gid}, made by an earlier run",
+            "{} was copied from an older rootfs: copying again",
             target.display()
         ));
-        return Ok(target);
+        crate::rootfs::remove_tree(&target).map_err(|e| UserError::ShiftedRootfs {
+            path: target.clone(),
+            source: io::Error::other(e.to_string()),
+        })?;
     }
     let staging = parent.join(format!(".rootfs.building-{}", std::process::id()));
     narrate::file_op(format!(
-        "copy {} to {}, owners shifted: 0 becomes {uid}, so root inside owns its files",
+        "copy {} to {}, owners shifted: 0:0 becomes {uid}:{gid}, so root inside owns its files",
         rootfs.display(),
         target.display()
     ));

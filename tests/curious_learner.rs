@@ -21,7 +21,7 @@ fn bin(name: &str) -> String {
 /// tests are about what every lesson inherits, and a bridge would be the
 /// machine's (they do not run in a network namespace of their own).
 fn quiet_net(lesson: &str) -> &'static [&'static str] {
-    if lesson == "06-net" {
+    if lesson == "06-net" || lesson == "07-user" {
         &["--net", "none"]
     } else {
         &[]
@@ -60,7 +60,7 @@ fn after_chroot_the_current_directory_is_the_new_root() {
 fn nothing_leaks_into_a_shared_outer_namespace() {
     require_root!();
     common::rootfs();
-    for lesson in ["03-mount", "04-uts", "05-ipc", "06-net"] {
+    for lesson in ["03-mount", "04-uts", "05-ipc", "06-net", "07-user"] {
         let script = format!(
             "before=$(cut -d' ' -f5 /proc/self/mountinfo | sort); \
              {} {} -q -- true || exit 9; \
@@ -92,7 +92,7 @@ fn nothing_leaks_into_a_shared_outer_namespace() {
 fn inherited_descriptors_do_not_reach_the_command() {
     require_root!();
     common::rootfs();
-    for lesson in ["00-process", "03-mount", "05-ipc", "06-net"] {
+    for lesson in ["00-process", "03-mount", "05-ipc", "06-net", "07-user"] {
         let mut cmd = common::lesson(&bin(lesson));
         cmd.args(quiet_net(lesson)).args([
             "-q",
@@ -267,7 +267,7 @@ fn lesson_02_shows_and_removes_a_leaked_mount() {
 fn the_old_root_is_gone_in_every_pivoting_lesson() {
     require_root!();
     common::rootfs();
-    for lesson in ["03-mount", "04-uts", "05-ipc", "06-net"] {
+    for lesson in ["03-mount", "04-uts", "05-ipc", "06-net", "07-user"] {
         let (code, out, err) =
             common::run(common::lesson(&bin(lesson)).args(quiet_net(lesson)).args([
                 "-q",
@@ -289,6 +289,14 @@ fn the_old_root_is_gone_in_every_pivoting_lesson() {
             "/dev/mqueue",
             "/sys",
             "/tmp",
+            // In a user namespace (07) mknod is refused, and these are
+            // the host's nodes bound one by one: on purpose, and no more.
+            "/dev/null",
+            "/dev/zero",
+            "/dev/full",
+            "/dev/random",
+            "/dev/urandom",
+            "/dev/tty",
         ];
         for point in mountinfo.lines().filter_map(|l| l.split(' ').nth(4)) {
             assert!(

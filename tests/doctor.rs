@@ -90,6 +90,7 @@ fn lesson_binary(name: &str) -> &'static str {
         "04-uts" => env!("CARGO_BIN_EXE_04-uts"),
         "05-ipc" => env!("CARGO_BIN_EXE_05-ipc"),
         "06-net" => env!("CARGO_BIN_EXE_06-net"),
+        "07-user" => env!("CARGO_BIN_EXE_07-user"),
         other => panic!("the doctor lists {other}, which this test does not know: add it here"),
     }
 }
@@ -179,7 +180,7 @@ fn every_lesson_it_says_can_run_runs() {
     );
     for name in can_run {
         let mut cmd = common::lesson(lesson_binary(name));
-        if name == "06-net" {
+        if name == "06-net" || name == "07-user" {
             // Its bridge and veth pair go in a network namespace of the
             // test's own, never on the machine's network.
             let run = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("run-doctor");
@@ -242,7 +243,8 @@ fn the_report_lists_the_lessons_that_exist() {
             "03-mount",
             "04-uts",
             "05-ipc",
-            "06-net"
+            "06-net",
+            "07-user"
         ]
     );
 }

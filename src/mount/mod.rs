@@ -273,8 +273,11 @@ fn rmdir(path: &Path, why: &str) -> Result<(), MountError> {
 /// is `.old-root` in it: an exclusive `flock(2)` on the rootfs, held until
 /// the directory is removed again, keeps two containers starting at once
 /// from pulling it from under each other.
+///
+/// `in_user_namespace` only changes what is said afterwards about the
+/// doors pivot_root leaves open: a user namespace (lesson 07) closes them.
 // ANCHOR: pivot
-pub fn pivot_into(rootfs: &Path) -> Result<OldRoot, MountError> {
+pub fn pivot_into(rootfs: &Path, in_user_namespace: bool) -> Result<OldRoot, MountError> {
     let rootfs_name = rootfs.display().to_string();
     mount(
         "the rootfs onto itself",
@@ -316,12 +319,19 @@ pub fn pivot_into(rootfs: &Path) -> Result<OldRoot, MountError> {
         "the rootfs is now the root mount of this namespace; the host's / is at /{OLD_ROOT}"
     ));
     chdir(Path::new("/"))?;
-    narrate::explain(
-        "what pivot_root does not close: root in here still holds every capability of the\n\
-         host's root (see CapEff in /proc/self/status), /proc/sys is the host's and writable,\n\
-         /sys can be remounted read-write, and mknod plus mount reach the host's disks.\n\
-         User namespaces (lesson 07) and the lockdown (lesson 11) close those doors.",
-    );
+    if in_user_namespace {
+        narrate::explain(
+            "root in here holds every capability, but in its own user namespace: they stop at\n\
+             what that namespace owns, so /proc/sys, the host's devices and disks stay out of reach.",
+        );
+    } else {
+        narrate::explain(
+            "what pivot_root does not close: root in here still holds every capability of the\n\
+             host's root (see CapEff in /proc/self/status), /proc/sys is the host's and writable,\n\
+             /sys can be remounted read-write, and mknod plus mount reach the host's disks.\n\
+             User namespaces (lesson 07) and the lockdown (lesson 11) close those doors.",
+        );
+    }
     Ok(OldRoot { lock: Some(lock) })
 }
 // ANCHOR_END: pivot

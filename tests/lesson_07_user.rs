@@ -1,0 +1,194 @@
+//! Lesson 07: user namespaces, checked from outside.
+//!
+//! Runs happen in a network namespace of the test's own (lesson 07 plugs
+//! in a bridge by default), with a run directory of their own. What is
+//! checked: the maps the kernel holds are the ones asked for; the ids root
+//! inside has on the host; the doors of lessons 03-05 closed; bad maps
+//! refused before anything exists.
+
+mod common;
+
+use insta_cmd::assert_cmd_snapshot;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_07-user");
+
+/// A fresh run directory for test `name`.
+fn run_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("run-07-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Lesson 07 with `args`, in a new network namespace.
+fn in_netns(run: &Path, args: &[&str]) -> Command {
+    let mut cmd = common::lesson("unshare");
+    cmd.args(["--net", "--", BIN])
+        .args(args)
+        .env("NSLAB_RUN_DIR", run);
+    cmd
+}
+
+/// The shifted copy of the rootfs for root mapped to `uid`:`gid`.
+fn shifted_rootfs(uid: u32, gid: u32) -> PathBuf {
+    common::state_dir().join(format!("rootfs-{uid}-{gid}"))
+}
+
+fn settings() -> insta::Settings {
+    let mut settings = common::settings();
+    settings.add_filter(r"time=[0-9.]+ ms", "time=[T] ms");
+    settings.add_filter(r"netns \d+", "netns [PID]");
+    let run = run_dir_path("demo");
+    settings.add_filter(&regex::escape(&run), "[RUN]");
+    let relative = run
+        .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+        .unwrap_or("")
+        .trim_start_matches('/')
+        .to_string();
+    settings.add_filter(&regex::escape(&format!("./{relative}")), "[RUN]");
+    // Written by an earlier run, or by this one: the copy is made once.
+    settings.add_filter(
+        r"(?m)^→ copy \[STATE\]/rootfs to \[STATE\]/rootfs-100000-100000, owners shifted: 0:0 becomes 100000:100000, so root inside owns its files\n|^  \[STATE\]/rootfs-100000-100000 is the rootfs with its owners shifted to 100000:100000, made by an earlier run\n",
+        "[THE ROOTFS, OWNERS SHIFTED: MADE NOW OR BEFORE]\n",
+    );
+    settings
+}
+
+fn run_dir_path(name: &str) -> String {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("run-07-{name}"))
+        .display()
+        .to_string()
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn demo_narration_and_output() {
+    require_root!();
+    common::rootfs();
+    let run = run_dir("demo");
+    let mut cmd = common::lesson("unshare");
+    cmd.args(["--net", "--", BIN]).env("NSLAB_RUN_DIR", &run);
+    settings().bind(|| assert_cmd_snapshot!(common::timed(&mut cmd)));
+}
+
+#[test]
+fn help() {
+    settings().bind(|| assert_cmd_snapshot!(common::timed(common::lesson(BIN).arg("--help"))));
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn the_kernel_holds_exactly_the_maps_asked_for() {
+    require_root!();
+    common::rootfs();
+    let run = run_dir("maps");
+    let (code, out, err) = common::run(&mut in_netns(
+        &run,
+        &[
+            "-q",
+            "--map",
+            "0:200000:1000",
+            "--map",
+            "1000:300000:5",
+            "--",
+            "sh",
+            "-c",
+            "echo uid: $(cat /proc/self/uid_map); echo gid: $(cat /proc/self/gid_map); id -u; id -g",
+        ],
+    ));
+    assert_eq!(code, 0, "{out}{err}");
+    let expected = "0 200000 1000 1000 300000 5";
+    assert!(out.contains(&format!("uid: {expected}")), "{out}");
+    assert!(out.contains(&format!("gid: {expected}")), "{out}");
+    assert!(out.contains("\n0\n0\n"), "root inside: {out}");
+    // The copy for that root belongs to it on the host.
+    let bin = shifted_rootfs(200_000, 200_000).join("bin");
+    let meta = std::fs::symlink_metadata(&bin).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (200_000, 200_000));
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn what_root_inside_makes_belongs_to_the_mapped_uid_on_the_host() {
+    require_root!();
+    common::rootfs();
+    let run = run_dir("owner");
+    let (code, out, err) = common::run(&mut in_netns(
+        &run,
+        &[
+            "-q",
+            "--",
+            "sh",
+            "-c",
+            "echo hi > /root/from-the-test; id -u",
+        ],
+    ));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.trim(), "0");
+    let file = shifted_rootfs(100_000, 100_000).join("root/from-the-test");
+    let meta = std::fs::metadata(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (100_000, 100_000));
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn the_doors_of_lessons_03_to_05_are_closed() {
+    require_root!();
+    common::rootfs();
+    let run = run_dir("doors");
+    let (code, out, err) = common::run(&mut in_netns(&run, &["-q"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("inside: id:             uid=0(root) gid=0(root)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("inside: /proc/sys/vm:   refused (Permission denied)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("inside: mknod b 8 0:    refused (Operation not permitted)"),
+        "{out}"
+    );
+    // The host's own user namespace is not the container's.
+    let inside = out
+        .lines()
+        .find_map(|l| l.strip_prefix("inside: user namespace: "))
+        .expect(&out);
+    assert_ne!(inside, common::host_namespace("user"));
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn bad_maps_are_refused_before_anything_is_made() {
+    require_root!();
+    let run = run_dir("bad");
+    for (args, message) in [
+        (&["--map", "0:100000:0"][..], "COUNT is 0"),
+        (&["--map", "0:100000"][..], "three numbers"),
+        (
+            &["--map", "0:400000:10", "--map", "5:500000:10"][..],
+            "overlap inside",
+        ),
+        (&["--map", "1:600000:10"][..], "give root inside"),
+    ] {
+        let (code, out, err) = common::run(&mut in_netns(&run, args));
+        assert_ne!(code, 0, "{args:?}: {out}{err}");
+        assert!(err.contains(message), "{args:?}: {err}");
+        assert!(!out.contains("inside:"), "{args:?} ran: {out}");
+    }
+    for uid in [0, 400_000, 600_000] {
+        assert!(
+            !shifted_rootfs(uid, uid).exists(),
+            "a copy for {uid} was made"
+        );
+    }
+    let leases = run.join("net/leases");
+    let held = std::fs::read_dir(&leases).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(held, 0, "a lease was taken");
+}
