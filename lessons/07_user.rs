@@ -80,6 +80,13 @@ fn main() -> ExitCode {
     lesson::main("07-user", args.output.quiet, || {
         // Checked before anything is made.
         let maps = args.maps.id_maps()?;
+        if !nix::unistd::geteuid().is_root() {
+            nslab::narrate::explain(format!(
+                "not root: a rootless container, your uid {} as root inside; its rootfs and state are yours, in {}",
+                nix::unistd::geteuid(),
+                args.rootfs.state_dir.display()
+            ));
+        }
         let shared = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
         // What a killed run left behind, said before anything new is made.
         leftovers::warn_if_any(&args.rootfs.state_dir);
@@ -95,7 +102,15 @@ fn main() -> ExitCode {
         let command = demo::or_demo(args.command, &[&first_look, demo::USER_INSIDE]);
         let escape = demo::Escape::prepare(&rootfs)?;
         let run_dir = args.network.run_dir();
-        let network = args.network.net;
+        let mut network = args.network.net;
+        if network == net::Network::Bridge && !nix::unistd::geteuid().is_root() {
+            // The bridge and the host's end of the cable are the host's
+            // devices: only real root may make them.
+            nslab::narrate::explain(
+                "not root: no bridge (the host's devices need real root), so --net none",
+            );
+            network = net::Network::None;
+        }
         // ANCHOR: run
         // The user namespace first: the kernel makes it before the others,
         // which it then owns, whatever the order of the flags.

@@ -24,7 +24,7 @@ pub struct RootfsArgs {
     pub rootfs: Option<PathBuf>,
 
     /// Where nslab keeps its state; the default rootfs is built in DIR/rootfs on first use
-    #[arg(long, value_name = "DIR", env = "NSLAB_STATE_DIR", default_value = rootfs::DEFAULT_STATE_DIR)]
+    #[arg(long, value_name = "DIR", env = "NSLAB_STATE_DIR", default_value_os_t = rootfs::default_state_dir())]
     pub state_dir: PathBuf,
 }
 
@@ -46,6 +46,7 @@ pub fn parse<A: CommandFactory + FromArgMatches>(binary: &str) -> A {
 /// user is not root.
 pub fn require_root(lesson: &Lesson) -> Result<(), Error> {
     match lesson.why_root {
+        Some(_) if lesson.runs_rootless() => Ok(()),
         Some(why) if !nix::unistd::geteuid().is_root() => Err(Error::NotRoot {
             lesson: lesson.binary.to_string(),
             why,

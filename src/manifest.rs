@@ -62,6 +62,13 @@ impl Lesson {
         format!("book/src/{}.md", self.binary)
     }
 
+    /// Whether the lesson can run without root: a lesson with a user
+    /// namespace maps the user who runs it to root inside (lesson 07 on),
+    /// and leaves out what only real root may do (a bridge).
+    pub fn runs_rootless(&self) -> bool {
+        self.needs(Need::Ns(Namespace::User))
+    }
+
     /// Whether the lesson needs `need`.
     pub fn needs(&self, need: Need) -> bool {
         self.needs.contains(&need)

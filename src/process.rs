@@ -133,6 +133,18 @@ impl ProcessError {
                 "start containers before starting threads: a forked child of a threaded process may find a lock held forever".into(),
             ),
             ProcessError::Stopped(_) => Some("nothing was started, so nothing needs cleaning up".into()),
+            // Without root, a user namespace is the only way in, and three
+            // switches can close it (user_namespaces(7), and distributions).
+            ProcessError::Clone { flags, source: Errno::EPERM | Errno::EACCES | Errno::ENOSPC | Errno::EUSERS }
+                if flags.contains("CLONE_NEWUSER") && !nix::unistd::geteuid().is_root() =>
+            {
+                Some(
+                    "this machine does not let ordinary users create user namespaces: `nslab doctor` names the switch \
+                     (user.max_user_namespaces, kernel.unprivileged_userns_clone, or Ubuntu's \
+                     kernel.apparmor_restrict_unprivileged_userns) and the narrowest fix; or run it with sudo"
+                        .into(),
+                )
+            }
             _ => None,
         }
     }

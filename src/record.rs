@@ -42,6 +42,19 @@ pub const DEFAULT_RUN_DIR: &str = "/run/nslab";
 /// The environment variable that moves the run directory.
 pub const RUN_DIR_ENV: &str = "NSLAB_RUN_DIR";
 
+/// The run directory when none is given: [`DEFAULT_RUN_DIR`] for root;
+/// for anyone else `$XDG_RUNTIME_DIR/nslab` (a tmpfs of their own that
+/// systemd-logind makes), or `/tmp/nslab-run-<uid>`.
+pub fn default_run_dir() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from(DEFAULT_RUN_DIR);
+    }
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|v| !v.is_empty())
+        .map(|dir| PathBuf::from(dir).join("nslab"))
+        .unwrap_or_else(|| PathBuf::from(format!("/tmp/nslab-run-{}", nix::unistd::geteuid())))
+}
+
 /// How a record's file name ends: `web.json`.
 pub const RECORD_SUFFIX: &str = ".json";
 

@@ -48,6 +48,25 @@ use std::process::Command;
 /// `--state-dir` or `NSLAB_STATE_DIR` says otherwise.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/nslab";
 
+/// The state directory when none is given: [`DEFAULT_STATE_DIR`] for root;
+/// for anyone else (lesson 07 on runs without root) their own, following
+/// the XDG base directory convention: `$XDG_STATE_HOME/nslab`, or
+/// `~/.local/state/nslab`.
+pub fn default_state_dir() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from(DEFAULT_STATE_DIR);
+    }
+    let home = |var: &str| {
+        std::env::var_os(var)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    home("XDG_STATE_HOME")
+        .or_else(|| home("HOME").map(|h| h.join(".local/state")))
+        .map(|dir| dir.join("nslab"))
+        .unwrap_or_else(|| PathBuf::from(format!("/tmp/nslab-state-{}", nix::unistd::geteuid())))
+}
+
 /// A file every nslab rootfs has; lessons read it to show which `/` they see.
 /// Its first line is the tree's [`Stamp`].
 pub const MARKER: &str = "etc/nslab-release";

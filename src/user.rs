@@ -211,19 +211,33 @@ pub fn check_maps(maps: &[IdMap]) -> Result<(), UserError> {
 /// The `--map` option of lesson 07 on.
 #[derive(Debug, clap::Args)]
 pub struct MapArgs {
-    /// Map ids INSIDE.. to OUTSIDE.. for COUNT ids (uids and gids alike); repeat for more ranges
-    #[arg(
-        long = "map",
-        value_name = "INSIDE:OUTSIDE:COUNT",
-        default_value = "0:100000:65536"
-    )]
+    /// Map ids INSIDE.. to OUTSIDE.. for COUNT ids (uids and gids alike); repeat for more ranges [default: 0:100000:65536 as root; 0:UID:1, your own ids, otherwise]
+    #[arg(long = "map", value_name = "INSIDE:OUTSIDE:COUNT")]
     pub maps: Vec<IdMap>,
 }
 
 impl MapArgs {
-    /// The maps, checked ([`IdMaps::check`]).
+    /// The maps, checked ([`IdMaps::check`]). Without `--map`: as root,
+    /// [`IdMap::DEFAULT`]; otherwise the caller's own uid and gid as root
+    /// inside, the one map an ordinary user may write without help
+    /// (user_namespaces(7); `newuidmap(1)` and `/etc/subuid` would allow a
+    /// range).
     pub fn id_maps(&self) -> Result<IdMaps, UserError> {
-        let maps = IdMaps::same(self.maps.clone());
+        let maps = if !self.maps.is_empty() {
+            IdMaps::same(self.maps.clone())
+        } else if nix::unistd::geteuid().is_root() {
+            IdMaps::same(vec![IdMap::DEFAULT])
+        } else {
+            let own = |id: u32| IdMap {
+                inside: 0,
+                outside: id,
+                count: 1,
+            };
+            IdMaps {
+                uid: vec![own(nix::unistd::geteuid().as_raw())],
+                gid: vec![own(nix::unistd::getegid().as_raw())],
+            }
+        };
         maps.check()?;
         Ok(maps)
     }
@@ -361,6 +375,19 @@ pub fn rootfs_for(rootfs: &std::path::Path, maps: &IdMaps) -> Result<PathBuf, Us
     maps.check()?;
     let uid = maps.root_outside().unwrap_or(0);
     let gid = maps.root_group_outside().unwrap_or(0);
+    // A rootfs root inside owns already (one an ordinary user built for
+    // themselves, mapped to root inside) needs no copy.
+    {
+        use std::os::unix::fs::MetadataExt;
+        let owner = fs::metadata(rootfs).map(|m| (m.uid(), m.gid())).ok();
+        if owner == Some((uid, gid)) {
+            narrate::explain(format!(
+                "{} belongs to {uid}:{gid} already, root inside: no copy needed",
+                rootfs.display()
+            ));
+            return Ok(rootfs.to_path_buf());
+        }
+    }
     let parent = rootfs.parent().unwrap_or(std::path::Path::new("/"));
     let target = parent.join(format!("rootfs-{uid}-{gid}"));
     // The copy is current when it carries the shared rootfs's stamp: a

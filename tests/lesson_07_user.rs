@@ -192,3 +192,55 @@ fn bad_maps_are_refused_before_anything_is_made() {
     let held = std::fs::read_dir(&leases).map(|d| d.count()).unwrap_or(0);
     assert_eq!(held, 0, "a lease was taken");
 }
+
+/// A directory owned by nobody (65534), for a rootless run's state.
+fn nobodys_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("rootless-07-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    for sub in ["", "state", "run"] {
+        let path = dir.join(sub);
+        std::fs::create_dir_all(&path).unwrap();
+        std::os::unix::fs::chown(&path, Some(65_534), Some(65_534)).unwrap();
+    }
+    dir
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root (to become nobody)"]
+fn an_ordinary_user_runs_it_without_sudo_and_is_root_inside() {
+    require_root!();
+    let dir = nobodys_dir("nobody");
+    let before = common::mount_points();
+    // As nobody, in a new network namespace for safety's sake (the lesson
+    // chooses --net none itself: a bridge needs real root).
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--", BIN])
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "echo id: $(id -u) $(id -g); echo map: $(cat /proc/self/uid_map); echo links: $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ')",
+        ])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("NO_COLOR", "1")
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("XDG_RUNTIME_DIR", dir.join("run"));
+    let (code, out, err) = common::run(&mut cmd);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("not root: a rootless container, your uid 65534"), "{out}");
+    assert!(out.contains("so --net none"), "{out}");
+    assert!(out.contains("id: 0 0"), "{out}");
+    assert!(out.contains("map: 0 65534 1"), "{out}");
+    assert!(out.contains("links: lo\n"), "{out}");
+    assert!(out.contains("write /proc/"), "the handshake is narrated: {out}");
+    // Its state is its own, and nothing is left mounted or running.
+    let rootfs = dir.join("state/nslab/rootfs");
+    assert_eq!(std::fs::metadata(&rootfs).unwrap().uid(), 65_534);
+    assert!(!rootfs.join(".old-root").exists());
+    assert_eq!(common::mount_points(), before);
+    assert!(
+        std::fs::read_dir(dir.join("run")).unwrap().next().is_none(),
+        "the run directory is not empty"
+    );
+}

@@ -118,7 +118,7 @@ pub struct NetArgs {
     pub name: Option<String>,
 
     /// Where running containers are recorded and addresses leased
-    #[arg(long, value_name = "DIR", env = record::RUN_DIR_ENV, default_value = record::DEFAULT_RUN_DIR)]
+    #[arg(long, value_name = "DIR", env = record::RUN_DIR_ENV, default_value_os_t = record::default_run_dir())]
     pub run_dir: PathBuf,
 }
 
