@@ -200,8 +200,21 @@ pub enum Verdict<'a> {
 
 /// Decides whether `lesson` can run, from the facts it needs.
 pub fn verdict<'a>(lesson: &Lesson, facts: &'a Facts) -> Verdict<'a> {
-    let relevant: Vec<&Fact> = lesson
-        .needs
+    // Without root, a lesson with a user namespace runs rootless: root and
+    // the bridge's devices are not needed, user namespaces for everyone are.
+    let rootless = lesson.runs_rootless() && facts.root.status != Status::Ok;
+    let needs: Vec<Need> = if rootless {
+        lesson
+            .needs
+            .iter()
+            .copied()
+            .filter(|need| !matches!(need, Need::Root | Need::NetDevices))
+            .chain([Need::UnprivilegedUserns])
+            .collect()
+    } else {
+        lesson.needs.to_vec()
+    };
+    let relevant: Vec<&Fact> = needs
         .iter()
         .flat_map(|&need| facts.for_need(need))
         .collect();
@@ -510,6 +523,13 @@ mod tests {
             );
         }
         assert!(!all_can_run(&facts, LESSONS));
+        // 07 runs rootless: root is not what stops it.
+        match verdict(crate::manifest::lesson("07-user"), &facts) {
+            Verdict::CannotRun(why) | Verdict::Unknown(why) => {
+                assert!(why.iter().all(|f| f.label != "root"), "{why:?}")
+            }
+            Verdict::CanRun => {}
+        }
         // The rootless lesson to come runs without root.
         assert_eq!(blocked(FUTURE_LESSONS, &facts), ["08-cgroups", "09-union"]);
     }

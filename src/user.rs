@@ -172,6 +172,7 @@ impl FromStr for IdMap {
 
 /// Checks a list of maps the way the kernel does (user_namespaces(7)):
 /// at most 340 lines, and no two ranges overlap, inside or outside.
+// ANCHOR: check_maps
 pub fn check_maps(maps: &[IdMap]) -> Result<(), UserError> {
     let text = maps
         .iter()
@@ -207,6 +208,7 @@ pub fn check_maps(maps: &[IdMap]) -> Result<(), UserError> {
     }
     Ok(())
 }
+// ANCHOR_END: check_maps
 
 /// The `--map` option of lesson 07 on.
 #[derive(Debug, clap::Args)]
@@ -433,6 +435,7 @@ pub fn rootfs_for(rootfs: &std::path::Path, maps: &IdMaps) -> Result<PathBuf, Us
 
 /// Copies the tree at `from` to `to`, each owner shifted through `maps`
 /// (an id the maps do not cover is kept as it is).
+// ANCHOR: copy_shifted
 fn copy_shifted(
     from: &std::path::Path,
     to: &std::path::Path,
@@ -471,6 +474,7 @@ fn copy_shifted(
     }
     Ok(())
 }
+// ANCHOR_END: copy_shifted
 
 #[cfg(test)]
 mod tests {

@@ -228,12 +228,18 @@ fn an_ordinary_user_runs_it_without_sudo_and_is_root_inside() {
         .env("XDG_RUNTIME_DIR", dir.join("run"));
     let (code, out, err) = common::run(&mut cmd);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("not root: a rootless container, your uid 65534"), "{out}");
+    assert!(
+        out.contains("not root: a rootless container, your uid 65534"),
+        "{out}"
+    );
     assert!(out.contains("so --net none"), "{out}");
     assert!(out.contains("id: 0 0"), "{out}");
     assert!(out.contains("map: 0 65534 1"), "{out}");
     assert!(out.contains("links: lo\n"), "{out}");
-    assert!(out.contains("write /proc/"), "the handshake is narrated: {out}");
+    assert!(
+        out.contains("write /proc/"),
+        "the handshake is narrated: {out}"
+    );
     // Its state is its own, and nothing is left mounted or running.
     let rootfs = dir.join("state/nslab/rootfs");
     assert_eq!(std::fs::metadata(&rootfs).unwrap().uid(), 65_534);

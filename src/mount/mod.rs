@@ -531,6 +531,7 @@ pub fn mount_dev() -> Result<(), MountError> {
 /// reached through the old root: what a runtime in a user namespace does
 /// instead of mknod(2). The node stays the host's, with the host's
 /// permissions: `/dev/null` works, nothing else is reachable.
+// ANCHOR: bind_host_device
 fn bind_host_device(dev: &Path, name: &str) -> Result<(), MountError> {
     let target = dev.join(name);
     let source = Path::new("/").join(OLD_ROOT).join("dev").join(name);
@@ -560,6 +561,7 @@ fn bind_host_device(dev: &Path, name: &str) -> Result<(), MountError> {
         None,
     )
 }
+// ANCHOR_END: bind_host_device
 
 /// Binds the lesson's terminal, if it has one, onto `/dev/console`.
 fn bind_console(dev: &Path) -> Result<(), MountError> {
