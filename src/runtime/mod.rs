@@ -48,7 +48,7 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
 
-        /// Also remove the default rootfs, so that the next lesson rebuilds it
+        /// Also remove the default rootfs (and lesson 07's copies of it), so that the next lesson rebuilds it
         #[arg(long)]
         rootfs: bool,
 
@@ -86,26 +86,44 @@ pub fn main() -> ExitCode {
 /// Removes the default rootfs with [`rootfs::remove_tree`], which refuses
 /// to walk through a mount point or a tree a process still uses as its root.
 fn remove_default_rootfs(state_dir: &std::path::Path, dry_run: bool) -> i32 {
-    let tree = state_dir.join(rootfs::ROOTFS_DIR);
-    if !tree.exists() {
-        return 0;
+    // The default rootfs, and the copies lesson 07 made of it for a user
+    // namespace's root (rootfs-UID-GID), which would outlive a rebuild.
+    let mut trees = vec![state_dir.join(rootfs::ROOTFS_DIR)];
+    if let Ok(entries) = std::fs::read_dir(state_dir) {
+        let mut copies: Vec<_> = entries
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.file_name()
+                    .and_then(|name| name.to_str())
+                    .and_then(|name| name.strip_prefix("rootfs-"))
+                    .is_some_and(|ids| {
+                        ids.split_once('-').is_some_and(|(uid, gid)| {
+                            uid.parse::<u32>().is_ok() && gid.parse::<u32>().is_ok()
+                        })
+                    })
+            })
+            .collect();
+        copies.sort();
+        trees.extend(copies);
     }
-    narrate::warning(format!("the default rootfs: {}", tree.display()));
-    if dry_run {
-        return 0;
-    }
-    narrate::file_op(format!(
-        "remove {}   # never crossing a mount point",
-        tree.display()
-    ));
-    match rootfs::remove_tree(&tree) {
-        Ok(()) => {
-            narrate::success("removed: the next lesson builds it again");
-            0
+    let mut code = 0;
+    for tree in trees.into_iter().filter(|tree| tree.exists()) {
+        narrate::warning(format!("a rootfs: {}", tree.display()));
+        if dry_run {
+            continue;
         }
-        Err(error) => {
-            crate::report::print_error(&crate::Error::from(error));
-            1
+        narrate::file_op(format!(
+            "remove {}   # never crossing a mount point",
+            tree.display()
+        ));
+        match rootfs::remove_tree(&tree) {
+            Ok(()) => narrate::success("removed: the next lesson builds it again"),
+            Err(error) => {
+                crate::report::print_error(&crate::Error::from(error));
+                code = 1;
+            }
         }
     }
+    code
 }
