@@ -80,6 +80,12 @@ fn main() -> ExitCode {
     lesson::main("07-user", args.output.quiet, || {
         // Checked before anything is made.
         let maps = args.maps.id_maps()?;
+        nslab::spec::check_user_network(&args.network.net)?;
+        if maps.root_outside() == Some(0) {
+            nslab::narrate::warning(
+                "this map makes root inside the host's root again (0 outside): the doors stay open",
+            );
+        }
         if !nix::unistd::geteuid().is_root() {
             nslab::narrate::explain(format!(
                 "not root: a rootless container, your uid {} as root inside; its rootfs and state are yours, in {}",
@@ -141,7 +147,7 @@ fn main() -> ExitCode {
         };
         let exit = start::run(&spec, hooks);
         // ANCHOR_END: run
-        if demo_runs {
+        if demo_runs && exit.is_ok() {
             user::show_file_owner(&rootfs);
         }
         if spec.network != Some(net::Network::Host) {

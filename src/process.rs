@@ -344,6 +344,26 @@ const GO: u8 = b'1';
 /// which the command cannot catch or ignore.
 const DEATH_SIGNAL: Signal = Signal::SIGKILL;
 
+/// Sets the death signal again after the child changed its credentials,
+/// and gives up if the lesson is already gone.
+///
+/// prctl(2): the death signal "is cleared ... when the effective user ID
+/// or ... group ID ... changes": becoming root inside a user namespace
+/// (lesson 07) does exactly that, and a container would then outlive a
+/// killed lesson. `parent` is the lesson's pid, read before the change: if
+/// `getppid()` no longer returns it, the lesson died in between, before the
+/// signal was set again, and the child must not go on.
+pub fn rearm_death_signal(parent: nix::unistd::Pid) -> Result<(), ProcessError> {
+    nix::sys::prctl::set_pdeathsig(DEATH_SIGNAL).map_err(ProcessError::DeathSignal)?;
+    narrate::returned(format!(
+        "prctl(PR_SET_PDEATHSIG, {DEATH_SIGNAL}) = 0   # again: changing our uid cleared it"
+    ));
+    if nix::unistd::getppid() != parent {
+        exit_now(EXIT_SETUP_FAILED);
+    }
+    Ok(())
+}
+
 /// The first steps of every child, before its own: die with the lesson,
 /// then wait at the gate.
 ///

@@ -163,6 +163,21 @@ pub enum SpecError {
     },
 }
 
+/// Whether a container in a new user namespace can have `network`: not
+/// the host's nor another container's, whose network namespaces another
+/// user namespace owns, so that root inside could neither join them
+/// (setns(2)) nor mount the `/sys` that shows them.
+pub fn check_user_network(network: &Network) -> Result<(), SpecError> {
+    match network {
+        Network::Host | Network::Container(_) => Err(SpecError::IdMaps(format!(
+            "--net {network} cannot go with a user namespace: its network namespace is owned \
+             by another user namespace, so root inside could neither join it (setns) nor mount \
+             the /sys that shows it; use --net none or bridge"
+        ))),
+        Network::None | Network::Bridge => Ok(()),
+    }
+}
+
 /// The reason an id map was refused, for [`SpecError::IdMaps`].
 fn error_reason(error: &crate::user::UserError) -> String {
     match error {
@@ -247,6 +262,9 @@ impl Spec {
                 ))
             }
             (None, false) => {}
+        }
+        if let (Some(_), Some(network)) = (&self.user, &self.network) {
+            check_user_network(network)?;
         }
         if self.name.is_some() && self.run_dir.is_none() {
             return Err(SpecError::NoRunDir {

@@ -58,7 +58,8 @@ pub fn run(spec: &Spec, mut hooks: Hooks) -> Result<Exit, Error> {
             return Err(error);
         }
     }
-    // Later lessons: write the id maps, join cgroups.
+    // Later lessons: join cgroups. (The id maps and the network are
+    // written in `create`, while the child waits at the gate.)
     container.release();
     container.wait()
 }
@@ -192,7 +193,10 @@ fn child_steps(
     // Root inside first: every later step needs the capabilities of the
     // user namespace's root, and a uid that is not "nobody".
     if spec.user.is_some() {
+        let lesson = nix::unistd::getppid();
         user::become_root()?;
+        // New uid, no death signal (prctl(2)): set it again.
+        process::rearm_death_signal(lesson)?;
     }
     // The network next: joining another container's namespace must come
     // before /sys is mounted (sysfs shows the mounter's devices), and the

@@ -72,6 +72,7 @@ impl UserError {
     /// Advice for the learner, where there is some to give.
     pub fn hint(&self) -> Option<String> {
         match self {
+            UserError::InvalidMap { reason, .. } if reason.starts_with("without root") => None,
             UserError::InvalidMap { .. } => Some(
                 "a map is INSIDE:OUTSIDE:COUNT, e.g. --map 0:100000:65536 (ids 0-65535 inside are 100000-165535 outside)"
                     .into(),
@@ -241,6 +242,21 @@ impl MapArgs {
             }
         };
         maps.check()?;
+        let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
+        let only_own = |list: &[IdMap], id: u32| {
+            list.len() == 1 && list[0].outside == id && list[0].count == 1
+        };
+        if !uid.is_root()
+            && !(only_own(&maps.uid, uid.as_raw()) && only_own(&maps.gid, gid.as_raw()))
+        {
+            return Err(UserError::InvalidMap {
+                text: self.maps.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+                reason: format!(
+                    "without root only your own ids can be mapped, one each: --map 0:{uid}:1 \
+                     (a range needs root, or newuidmap(1) with /etc/subuid, which nslab does not use yet)"
+                ),
+            });
+        }
         Ok(maps)
     }
 }

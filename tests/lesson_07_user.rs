@@ -40,6 +40,13 @@ fn shifted_rootfs(uid: u32, gid: u32) -> PathBuf {
 fn settings() -> insta::Settings {
     let mut settings = common::settings();
     settings.add_filter(r"time=[0-9.]+ ms", "time=[T] ms");
+    // Unplugging: the kernel removes a dead namespace's veth pair in the
+    // background, so the host's end is found and deleted, found and gone
+    // before the delete (ENODEV), or gone already. All three are right.
+    settings.add_filter(
+        r"(?m)^→ ip link show nslab2h   # RTM_GETLINK\n(?:  nslab2h is link \d+\n→ ip link del nslab2h   # RTM_DELLINK\n|  no link called nslab2h\n)(?:  nslab2h went with the container's namespace: a veth pair dies with either end\n)?",
+        "[THE HOST'S END nslab2h: DELETED, OR GONE WITH THE CONTAINER'S NAMESPACE]\n",
+    );
     settings.add_filter(r"netns \d+", "netns [PID]");
     let run = run_dir_path("demo");
     settings.add_filter(&regex::escape(&run), "[RUN]");
@@ -176,6 +183,11 @@ fn bad_maps_are_refused_before_anything_is_made() {
             "overlap inside",
         ),
         (&["--map", "1:600000:10"][..], "give root inside"),
+        (&["--net", "host"][..], "cannot go with a user namespace"),
+        (
+            &["--net", "container:web"][..],
+            "cannot go with a user namespace",
+        ),
     ] {
         let (code, out, err) = common::run(&mut in_netns(&run, args));
         assert_ne!(code, 0, "{args:?}: {out}{err}");
@@ -249,4 +261,27 @@ fn an_ordinary_user_runs_it_without_sudo_and_is_root_inside() {
         std::fs::read_dir(dir.join("run")).unwrap().next().is_none(),
         "the run directory is not empty"
     );
+
+    // A range of ids needs root (or newuidmap): said before anything is made.
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--",
+        BIN,
+    ])
+    .args(["--map", "0:100000:65536", "--", "true"])
+    .env_clear()
+    .env("PATH", "/usr/bin:/bin")
+    .env("NO_COLOR", "1")
+    .env("XDG_STATE_HOME", dir.join("state"))
+    .env("XDG_RUNTIME_DIR", dir.join("run"));
+    let (code, out, err) = common::run(&mut cmd);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("without root only your own ids can be mapped"),
+        "{err}"
+    );
+    assert!(!dir.join("state/nslab/rootfs-100000-100000").exists());
 }
