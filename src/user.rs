@@ -246,9 +246,8 @@ impl MapArgs {
         let only_own = |list: &[IdMap], id: u32| {
             list.len() == 1 && list[0].outside == id && list[0].count == 1
         };
-        if !uid.is_root()
-            && !(only_own(&maps.uid, uid.as_raw()) && only_own(&maps.gid, gid.as_raw()))
-        {
+        let own_ids_only = only_own(&maps.uid, uid.as_raw()) && only_own(&maps.gid, gid.as_raw());
+        if !uid.is_root() && !own_ids_only {
             return Err(UserError::InvalidMap {
                 text: self.maps.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
                 reason: format!(
