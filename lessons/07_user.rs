@@ -92,6 +92,12 @@ fn main() -> ExitCode {
                 nix::unistd::geteuid(),
                 args.rootfs.state_dir.display()
             ));
+            if let Some(range) = maps.uid.get(1) {
+                nslab::narrate::explain(format!(
+                    "and ids {}.. inside are your range from /etc/subuid, {}.. outside, written by newuidmap",
+                    range.inside, range.outside
+                ));
+            }
         }
         let shared = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
         // What a killed run left behind, said before anything new is made.

@@ -138,12 +138,20 @@ impl ProcessError {
             ProcessError::Clone { flags, source: Errno::EPERM | Errno::EACCES | Errno::ENOSPC | Errno::EUSERS }
                 if flags.contains("CLONE_NEWUSER") && !nix::unistd::geteuid().is_root() =>
             {
-                Some(
-                    "this machine does not let ordinary users create user namespaces: `nslab doctor` names the switch \
-                     (user.max_user_namespaces, kernel.unprivileged_userns_clone, or Ubuntu's \
-                     kernel.apparmor_restrict_unprivileged_userns) and the narrowest fix; or run it with sudo"
+                // The switch that is off, read now, as `nslab doctor` does.
+                let off = crate::user::probe::probe_userns_sysctls()
+                    .into_iter()
+                    .find(|fact| fact.status == crate::probe::Status::Missing);
+                Some(match off {
+                    Some(fact) => format!(
+                        "ordinary users may not create user namespaces here: {}; fix: {} (or run it with sudo)",
+                        fact.detail,
+                        fact.fix.unwrap_or_default()
+                    ),
+                    None => "this machine does not let ordinary users create user namespaces: \
+                             `nslab doctor` names the switch and the narrowest fix; or run it with sudo"
                         .into(),
-                )
+                })
             }
             _ => None,
         }

@@ -48,6 +48,14 @@ pub enum UserError {
         #[source]
         source: io::Error,
     },
+    /// newuidmap(1) or newgidmap(1) could not be run, or refused.
+    #[error("{program} refused to write the map ({status})")]
+    Helper {
+        /// The helper.
+        program: &'static str,
+        /// How it ended, or why it could not start.
+        status: String,
+    },
     /// Copying the rootfs with its owners shifted failed.
     #[error("failed to make the rootfs for root inside at {}", path.display())]
     ShiftedRootfs {
@@ -81,6 +89,10 @@ impl UserError {
                 "a map can be written once, by a process with CAP_SETUID over the parent namespace; `nslab doctor` checks that user namespaces are allowed"
                     .into(),
             ),
+            UserError::Helper { program, .. } => Some(format!(
+                "{program} checks /etc/subuid and /etc/subgid: your user needs a range there \
+                 (`sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $USER`)"
+            )),
             UserError::ShiftedRootfs { .. } => Some(
                 "`sudo nslab cleanup` removes a half-made copy; the next run makes it again".into(),
             ),
@@ -231,15 +243,7 @@ impl MapArgs {
         } else if nix::unistd::geteuid().is_root() {
             IdMaps::same(vec![IdMap::DEFAULT])
         } else {
-            let own = |id: u32| IdMap {
-                inside: 0,
-                outside: id,
-                count: 1,
-            };
-            IdMaps {
-                uid: vec![own(nix::unistd::geteuid().as_raw())],
-                gid: vec![own(nix::unistd::getegid().as_raw())],
-            }
+            rootless_maps()
         };
         maps.check()?;
         let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
@@ -247,7 +251,7 @@ impl MapArgs {
             list.len() == 1 && list[0].outside == id && list[0].count == 1
         };
         let own_ids_only = only_own(&maps.uid, uid.as_raw()) && only_own(&maps.gid, gid.as_raw());
-        if !uid.is_root() && !own_ids_only {
+        if !uid.is_root() && !own_ids_only && !self.maps.is_empty() {
             return Err(UserError::InvalidMap {
                 text: self.maps.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
                 reason: format!(
@@ -257,6 +261,120 @@ impl MapArgs {
             });
         }
         Ok(maps)
+    }
+}
+
+/// The setuid-root helpers (shadow-utils' `uidmap` package) that let an
+/// ordinary user map a range of ids the administrator gave them.
+pub const HELPERS: [&str; 2] = ["newuidmap", "newgidmap"];
+
+/// Where to look for [`HELPERS`].
+const HELPER_DIRS: [&str; 2] = ["/usr/bin", "/bin"];
+
+/// The path of helper `name`, if it is installed.
+fn helper(name: &str) -> Option<PathBuf> {
+    HELPER_DIRS
+        .iter()
+        .map(|dir| std::path::Path::new(dir).join(name))
+        .find(|path| path.is_file())
+}
+
+/// The first range `name` (or `id`, as a number) has in the text of
+/// `/etc/subuid` or `/etc/subgid`: lines `user:start:count` (subuid(5)).
+pub fn subordinate_range(text: &str, name: &str, id: u32) -> Option<(u32, u32)> {
+    text.lines().find_map(|line| {
+        let mut fields = line.trim().split(':');
+        let owner = fields.next()?;
+        if owner != name && owner != id.to_string() {
+            return None;
+        }
+        let start = fields.next()?.parse().ok()?;
+        let count = fields.next()?.parse().ok()?;
+        (count > 0).then_some((start, count))
+    })
+}
+
+/// The maps of a rootless run: the caller's own uid and gid as root
+/// inside, and, when the helpers are installed and `/etc/subuid` and
+/// `/etc/subgid` give the caller a range, that range as ids 1 and up, so
+/// that users other than root exist inside.
+pub fn rootless_maps() -> IdMaps {
+    let (uid, gid) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    let own = |id: u32| IdMap {
+        inside: 0,
+        outside: id,
+        count: 1,
+    };
+    let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|user| user.name)
+        .unwrap_or_default();
+    let range = |file: &str| {
+        let text = fs::read_to_string(file).ok()?;
+        subordinate_range(&text, &name, uid)
+    };
+    let helpers = HELPERS.iter().all(|name| helper(name).is_some());
+    match (helpers, range("/etc/subuid"), range("/etc/subgid")) {
+        (true, Some((u_start, u_count)), Some((g_start, g_count))) => IdMaps {
+            uid: vec![
+                own(uid),
+                IdMap {
+                    inside: 1,
+                    outside: u_start,
+                    count: u_count,
+                },
+            ],
+            gid: vec![
+                own(gid),
+                IdMap {
+                    inside: 1,
+                    outside: g_start,
+                    count: g_count,
+                },
+            ],
+        },
+        _ => IdMaps {
+            uid: vec![own(uid)],
+            gid: vec![own(gid)],
+        },
+    }
+}
+
+/// Runs helper `program` (newuidmap or newgidmap) for `child` with `maps`.
+/// The helper is setuid root: it checks each range against /etc/subuid or
+/// /etc/subgid, then writes the map, which the caller alone may not.
+fn run_helper(program: &'static str, child: Pid, maps: &[IdMap]) -> Result<(), UserError> {
+    let path = helper(program).ok_or(UserError::Helper {
+        program,
+        status: "not installed (Debian: `apt install uidmap`)".into(),
+    })?;
+    let mut args = vec![child.to_string()];
+    for map in maps {
+        args.extend([map.inside, map.outside, map.count].map(|n| n.to_string()));
+    }
+    narrate::syscall(format!(
+        "{program} {}   # setuid root: checks /etc/sub{}id, then writes the map",
+        args.join(" "),
+        if program == "newuidmap" { "u" } else { "g" }
+    ));
+    let status = std::process::Command::new(path)
+        .args(&args)
+        .status()
+        .map_err(|e| UserError::Helper {
+            program,
+            status: e.to_string(),
+        })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(UserError::Helper {
+            program,
+            status: status.to_string(),
+        })
     }
 }
 
@@ -336,6 +454,14 @@ pub fn write_maps(child: Pid, maps: &IdMaps, privileged: bool) -> Result<(), Use
         fs::write(&path, text).map_err(|source| UserError::WriteMap { path, source })
     };
     let lines = |maps: &[IdMap]| maps.iter().map(|m| m.line() + "\n").collect::<String>();
+    // Without privilege, the kernel accepts one line, the writer's own id;
+    // a range goes through the setuid helpers.
+    if !privileged && (maps.uid.len() > 1 || maps.gid.len() > 1) {
+        run_helper("newuidmap", child, &maps.uid)?;
+        run_helper("newgidmap", child, &maps.gid)?;
+        narrate::explain("ids are mapped: the child can take them now");
+        return Ok(());
+    }
     write("uid_map", lines(&maps.uid))?;
     if !privileged {
         write("setgroups", "deny".into())?;
@@ -512,6 +638,25 @@ mod tests {
         assert!(reason("0:1:0").contains("COUNT is 0"));
         assert!(reason("0:4294967290:10").contains("outside range runs past"));
         assert!(reason("-1:0:1").contains("INSIDE"));
+    }
+
+    #[test]
+    fn subordinate_ranges_are_found_by_name_or_uid() {
+        let text = "alice:100000:65536\n1001:165536:65536\nbob:231072:0\n";
+        assert_eq!(
+            subordinate_range(text, "alice", 1000),
+            Some((100_000, 65_536))
+        );
+        assert_eq!(
+            subordinate_range(text, "carol", 1001),
+            Some((165_536, 65_536))
+        );
+        assert_eq!(
+            subordinate_range(text, "bob", 1002),
+            None,
+            "a zero count is no range"
+        );
+        assert_eq!(subordinate_range(text, "dave", 1003), None);
     }
 
     #[test]

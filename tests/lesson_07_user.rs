@@ -285,3 +285,110 @@ fn an_ordinary_user_runs_it_without_sudo_and_is_root_inside() {
     );
     assert!(!dir.join("state/nslab/rootfs-100000-100000").exists());
 }
+
+/// A user the test makes, with a range of subordinate ids, removed (with
+/// its ranges: userdel(8) removes them from /etc/subuid and /etc/subgid)
+/// when dropped.
+struct Learner {
+    name: &'static str,
+    uid: u32,
+    gid: u32,
+}
+
+impl Learner {
+    const NAME: &'static str = "nslab-learner";
+
+    fn create() -> Learner {
+        let _ = Command::new("userdel").arg(Self::NAME).status();
+        let made = Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                Self::NAME,
+            ])
+            .status()
+            .unwrap();
+        assert!(made.success(), "useradd failed");
+        let ranges = Command::new("usermod")
+            .args([
+                "--add-subuids",
+                "300000-365535",
+                "--add-subgids",
+                "300000-365535",
+                Self::NAME,
+            ])
+            .status()
+            .unwrap();
+        assert!(ranges.success(), "usermod --add-subuids failed");
+        let user = nix::unistd::User::from_name(Self::NAME).unwrap().unwrap();
+        Learner {
+            name: Self::NAME,
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
+        }
+    }
+}
+
+impl Drop for Learner {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(self.name).status();
+    }
+}
+
+#[test]
+#[ignore = "needs root and the uidmap package: run by scripts/test.sh as root (.ci/run installs uidmap)"]
+fn a_user_with_subordinate_ids_gets_a_whole_range_through_newuidmap() {
+    require_root!();
+    assert!(
+        Path::new("/usr/bin/newuidmap").is_file(),
+        "newuidmap is missing: `apt install uidmap` (.ci/run installs it)"
+    );
+    let learner = Learner::create();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rootless-07-range");
+    let _ = std::fs::remove_dir_all(&dir);
+    for sub in ["", "state", "run"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        std::os::unix::fs::chown(dir.join(sub), Some(learner.uid), Some(learner.gid)).unwrap();
+    }
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        &format!("--reuid={}", learner.uid),
+        &format!("--regid={}", learner.gid),
+        "--clear-groups",
+        "--",
+        BIN,
+        "--",
+        "sh",
+        "-c",
+        // uid 1 inside exists only with a range: chown to it works.
+        "echo map: $(cat /proc/self/uid_map); echo gmap: $(cat /proc/self/gid_map); \
+         echo x > /tmp/f && chown 1:1 /tmp/f && echo owner: $(stat -c %u:%g /tmp/f)",
+    ])
+    .env_clear()
+    .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
+    .env("NO_COLOR", "1")
+    .env("XDG_STATE_HOME", dir.join("state"))
+    .env("XDG_RUNTIME_DIR", dir.join("run"));
+    let (code, out, err) = common::run(&mut cmd);
+    drop(learner);
+    let subuid = std::fs::read_to_string("/etc/subuid").unwrap_or_default();
+    assert!(
+        !subuid.contains(Learner::NAME),
+        "userdel left the range behind"
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let uid = nix::unistd::User::from_name(Learner::NAME).ok().flatten();
+    assert!(uid.is_none(), "the test user is still there");
+    assert!(out.contains("newuidmap "), "the helper is narrated: {out}");
+    let map_line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("map: "))
+        .expect(&out);
+    let fields: Vec<&str> = map_line.split_whitespace().collect();
+    assert_eq!(fields.len(), 6, "two ranges: {map_line}");
+    assert_eq!(&fields[3..], ["1", "300000", "65536"], "{map_line}");
+    assert!(out.contains("gmap: 0 "), "{out}");
+    assert!(out.contains("owner: 1:1"), "{out}{err}");
+}
