@@ -72,8 +72,10 @@ fi"#;
 
 /// Lesson 07: who root inside is, and the doors of lessons 03-05 tried
 /// again. Each attempt is harmless where it succeeds: the kernel setting
-/// is written back with the value it has, and the device node goes on the
-/// container's own tmpfs and is never opened.
+/// is written back with the value it has, `/sys` is the container's own
+/// mount (never remounted read-only again, which would reach a sysfs the
+/// host shares), and the device node goes on the container's own tmpfs
+/// and is never opened.
 pub const USER_INSIDE: &str = r#"echo "inside: id:             $(id)"
 echo "inside: uid_map:        $(echo $(cat /proc/self/uid_map))  (inside, outside, count)"
 echo "inside: user namespace: $(readlink /proc/self/ns/user)"
@@ -83,6 +85,11 @@ if out=$( (echo "$swappiness" > /proc/sys/vm/swappiness) 2>&1); then
   echo "inside: /proc/sys/vm:   written (the same value back): the host's kernel settings are ours to change"
 else
   echo "inside: /proc/sys/vm:   refused (${out##*: }): the host's settings belong to the host's user namespace"
+fi
+if out=$(mount -o remount,rw /sys 2>&1); then
+  echo "inside: /sys:           remounted read-write: the host's devices, writable"
+else
+  echo "inside: /sys:           remount read-write refused: root inside may not make /sys writable"
 fi
 if out=$(mknod /tmp/disk b 8 0 2>&1); then
   echo "inside: mknod b 8 0:    made: a node for the host's first disk"

@@ -162,6 +162,10 @@ fn the_doors_of_lessons_03_to_05_are_closed() {
         out.contains("inside: mknod b 8 0:    refused (Operation not permitted)"),
         "{out}"
     );
+    assert!(
+        out.contains("inside: /sys:           remount read-write refused"),
+        "{out}"
+    );
     // The host's own user namespace is not the container's.
     let inside = out
         .lines()
