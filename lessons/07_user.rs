@@ -111,6 +111,11 @@ fn main() -> ExitCode {
         demo::show_host_view()?;
         let first_look = demo::first_look(args.escape, &rootfs);
         let demo_runs = args.command.is_empty();
+        // The demo's host directory, lent as docker's --volume lends one;
+        // removed, with what the container wrote, when dropped.
+        let volume = demo_runs
+            .then(|| user::DemoVolume::create(&args.rootfs.state_dir, &rootfs, &maps))
+            .transpose()?;
         let command = demo::or_demo(args.command, &[&first_look, demo::USER_INSIDE]);
         let escape = demo::Escape::prepare(&rootfs)?;
         let run_dir = args.network.run_dir();
@@ -139,7 +144,11 @@ fn main() -> ExitCode {
         let spec = Spec {
             namespaces,
             root: Some(Root::pivot(rootfs.clone())),
-            mounts: [&Mount::STANDARD[..], &[Mount::Mqueue]].concat(),
+            mounts: [&Mount::STANDARD[..], &[Mount::Mqueue]]
+                .concat()
+                .into_iter()
+                .chain(volume.as_ref().map(user::DemoVolume::mount))
+                .collect(),
             names: Some(args.names.into()),
             user: Some(maps),
             network: Some(network),
@@ -153,9 +162,10 @@ fn main() -> ExitCode {
         };
         let exit = start::run(&spec, hooks);
         // ANCHOR_END: run
-        if demo_runs && exit.is_ok() {
-            user::show_file_owner(&rootfs);
+        if let (Some(volume), Ok(_)) = (&volume, &exit) {
+            volume.show_file_owner();
         }
+        drop(volume);
         if spec.network != Some(net::Network::Host) {
             net::observe::show_host_unchanged(&host_links)?;
         }

@@ -96,8 +96,8 @@ if out=$(mknod /tmp/disk b 8 0 2>&1); then
 else
   echo "inside: mknod b 8 0:    refused (${out##*: }): devices belong to the host's user namespace"
 fi
-echo "inside: echo hi > /root/made-inside  (the host will see who owns it)"
-echo hi > /root/made-inside"#;
+echo "inside: echo hi > /mnt/volume/made-inside  (a host directory, lent: the host will see who owns it)"
+echo hi > /mnt/volume/made-inside"#;
 
 /// Lesson 05: the container's IPC objects. Expects `key` set, by a line
 /// before it, to the lesson's System V key in decimal, as

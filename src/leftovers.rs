@@ -115,6 +115,8 @@ pub enum Leftover {
     EscapeDir(PathBuf),
     /// A half-built or half-replaced rootfs in the state directory.
     Staging(PathBuf),
+    /// Lesson 07's demo volume (`.nslab-volume-<PID>`) of a run that is gone.
+    Volume(PathBuf),
     /// A container record (or a temporary file of one) under
     /// `<run_dir>/containers` whose lesson and container are gone.
     Record(PathBuf),
@@ -533,6 +535,7 @@ impl Leftover {
             Leftover::OldRoot(path) => format!("pivot_root directory {}", path.display()),
             Leftover::EscapeDir(path) => format!("chroot escape directory {}", path.display()),
             Leftover::Staging(path) => format!("rootfs staging directory {}", path.display()),
+            Leftover::Volume(path) => format!("lesson 07's demo volume {}", path.display()),
             Leftover::Record(path) => format!("container record {}", path.display()),
             Leftover::Lease(path) => format!("address lease {}", path.display()),
             Leftover::Link { name, .. } if name == net::BRIDGE => format!(
@@ -584,7 +587,7 @@ impl Leftover {
                 rmdir(path)
             }
             Leftover::EscapeDir(path) => rmdir(path),
-            Leftover::Staging(path) => Ok(rootfs::remove_tree(path)?),
+            Leftover::Staging(path) | Leftover::Volume(path) => Ok(rootfs::remove_tree(path)?),
             Leftover::Record(path) => match record::remove_if_stale(path) {
                 Ok(true) => Ok(()),
                 // Gone meanwhile (its lesson ended) is what we wanted.
@@ -746,11 +749,20 @@ fn rootfs_leftovers(rootfs: &Path) -> Result<Vec<Leftover>, LeftoversError> {
 /// `.rootfs.building-<PID>` and `.rootfs.old-<PID>` in `state` whose run
 /// is gone (see [`rootfs::stale_staging_dirs`]).
 fn staging_leftovers(state: &Path) -> Vec<Leftover> {
-    rootfs::stale_staging_dirs(state)
+    let mut found: Vec<Leftover> = rootfs::stale_staging_dirs(state)
         .into_iter()
         .filter(|dir| is_dir(dir))
         .map(Leftover::Staging)
-        .collect()
+        .collect();
+    // Lesson 07's demo volumes, named after the lesson's PID.
+    for name in dir_names(state).unwrap_or_default() {
+        if pid_after(&name, crate::user::VOLUME_PREFIX).is_some_and(gone)
+            && is_dir(&state.join(&name))
+        {
+            found.push(Leftover::Volume(state.join(&name)));
+        }
+    }
+    found
 }
 
 /// `<run_dir>/net/leases`, as [`lease::Leases`] makes it.

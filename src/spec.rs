@@ -92,7 +92,7 @@ impl Root {
 }
 
 /// A file system the container gets inside its root.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mount {
     /// A procfs of the container's PID namespace on `/proc`.
     Proc,
@@ -104,6 +104,14 @@ pub enum Mount {
     Tmp,
     /// An mqueue file system of the container's IPC namespace on `/dev/mqueue`.
     Mqueue,
+    /// A host directory shown inside (docker's `--volume`): `source` on
+    /// the host, bound at `target` inside (both absolute).
+    Bind {
+        /// The host's directory.
+        source: PathBuf,
+        /// Where it appears inside.
+        target: PathBuf,
+    },
 }
 
 impl Mount {
@@ -113,11 +121,11 @@ impl Mount {
 
     /// The namespace without which this mount would show the host's
     /// objects instead of the container's.
-    pub fn needs(self) -> Option<Namespace> {
+    pub fn needs(&self) -> Option<Namespace> {
         match self {
             Mount::Proc => Some(Namespace::Pid),
             Mount::Mqueue => Some(Namespace::Ipc),
-            Mount::Dev | Mount::Sys | Mount::Tmp => None,
+            Mount::Dev | Mount::Sys | Mount::Tmp | Mount::Bind { .. } => None,
         }
     }
 }

@@ -227,7 +227,7 @@ fn child_steps(
             // Mounted while the old root is still there: /dev/console is
             // bound from the host's terminal, reachable only through it.
             for each in &spec.mounts {
-                mount_one(*each)?;
+                mount_one(each)?;
             }
             // Last: after this no path leads back to the host's files.
             old_root.detach()?;
@@ -246,13 +246,14 @@ fn child_steps(
 }
 // ANCHOR_END: child
 
-fn mount_one(each: Mount) -> Result<(), Error> {
+fn mount_one(each: &Mount) -> Result<(), Error> {
     match each {
         Mount::Proc => mount::mount_proc()?,
         Mount::Dev => mount::mount_dev()?,
         Mount::Sys => mount::mount_sys()?,
         Mount::Tmp => mount::mount_tmp()?,
         Mount::Mqueue => ipc::mount_mqueue()?,
+        Mount::Bind { source, target } => mount::bind_host_dir(source, target)?,
     }
     Ok(())
 }

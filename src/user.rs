@@ -56,6 +56,15 @@ pub enum UserError {
         /// How it ended, or why it could not start.
         status: String,
     },
+    /// Making the demo volume failed.
+    #[error("failed to make the demo volume {}", path.display())]
+    Volume {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
     /// Copying the rootfs with its owners shifted failed.
     #[error("failed to make the rootfs for root inside at {}", path.display())]
     ShiftedRootfs {
@@ -93,6 +102,10 @@ impl UserError {
                 "{program} checks /etc/subuid and /etc/subgid: your user needs a range there \
                  (`sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $USER`)"
             )),
+            UserError::Volume { .. } => Some(
+                "the state directory must be writable by the lesson; a killed run's volume is removed by `sudo nslab cleanup`"
+                    .into(),
+            ),
             UserError::ShiftedRootfs { .. } => Some(
                 "`sudo nslab cleanup` removes a half-made copy; the next run makes it again".into(),
             ),
@@ -378,18 +391,100 @@ fn run_helper(program: &'static str, child: Pid, maps: &[IdMap]) -> Result<(), U
     }
 }
 
-/// After the run, from the host: who owns the file the demo made as root
-/// inside. Removes it. Returns the owner's uid on the host.
-pub fn show_file_owner(rootfs: &std::path::Path) -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
-    let path = rootfs.join("root/made-inside");
-    narrate::heading("The container's file, seen from the host");
-    narrate::file_op(format!("stat {}", path.display()));
-    let meta = fs::metadata(&path).ok()?;
-    narrate::observe("owner", format!("uid {} gid {}", meta.uid(), meta.gid()));
-    narrate::explain("root inside made it; on the host it belongs to the id root is mapped to");
-    let _ = fs::remove_file(&path);
-    Some(meta.uid())
+/// Lesson 07's demo volume is called this, then the lesson's PID:
+/// `nslab cleanup` finds a killed run's by it.
+pub const VOLUME_PREFIX: &str = ".nslab-volume-";
+
+/// Where the demo volume appears inside.
+pub const VOLUME_INSIDE: &str = "/mnt/volume";
+
+/// A host directory lent to the container for the demo, as `docker run
+/// --volume` lends one: made in the state directory, owned by the host ids
+/// root inside maps to (or root inside could not write there), and removed
+/// with what the container wrote when this value is dropped.
+#[derive(Debug)]
+pub struct DemoVolume {
+    host: PathBuf,
+    /// The mount point inside, as the host sees it in the rootfs: made by
+    /// the container, removed after it, so that every run makes it anew.
+    mount_point: PathBuf,
+}
+
+impl DemoVolume {
+    /// Makes `<state_dir>/.nslab-volume-<pid>`, owned by root inside.
+    pub fn create(
+        state_dir: &std::path::Path,
+        rootfs: &std::path::Path,
+        maps: &IdMaps,
+    ) -> Result<DemoVolume, UserError> {
+        use std::os::unix::fs::{chown, DirBuilderExt};
+        // Absolute: the container reaches it through the old root.
+        let state_dir = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+        let host = state_dir.join(format!("{VOLUME_PREFIX}{}", std::process::id()));
+        let (uid, gid) = (maps.root_outside(), maps.root_group_outside());
+        narrate::file_op(format!(
+            "mkdir {} and give it to {}:{}, root inside, so that the container can write there",
+            host.display(),
+            uid.unwrap_or(0),
+            gid.unwrap_or(0)
+        ));
+        let fail = |source| UserError::Volume {
+            path: host.clone(),
+            source,
+        };
+        fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&host)
+            .map_err(fail)?;
+        let volume = DemoVolume {
+            host: host.clone(),
+            mount_point: rootfs.join(VOLUME_INSIDE.trim_start_matches('/')),
+        };
+        chown(&host, uid, gid).map_err(fail)?;
+        Ok(volume)
+    }
+
+    /// The mount that shows it inside, at [`VOLUME_INSIDE`].
+    pub fn mount(&self) -> crate::spec::Mount {
+        crate::spec::Mount::Bind {
+            source: self.host.clone(),
+            target: PathBuf::from(VOLUME_INSIDE),
+        }
+    }
+
+    /// After the run, from the host: who owns the file the demo made in
+    /// the volume as root inside. Returns the owner's uid on the host.
+    pub fn show_file_owner(&self) -> Option<u32> {
+        use std::os::unix::fs::MetadataExt;
+        let path = self.host.join("made-inside");
+        narrate::heading("The container's file, seen from the host");
+        narrate::file_op(format!("stat {}", path.display()));
+        let meta = fs::metadata(&path).ok()?;
+        narrate::observe("owner", format!("uid {} gid {}", meta.uid(), meta.gid()));
+        narrate::explain(
+            "root inside made it in the host's directory; on the host it belongs to the id root is mapped to",
+        );
+        Some(meta.uid())
+    }
+}
+
+impl Drop for DemoVolume {
+    fn drop(&mut self) {
+        narrate::file_op(format!(
+            "remove {}   # the demo volume",
+            self.host.display()
+        ));
+        if let Err(error) = crate::rootfs::remove_tree(&self.host) {
+            crate::report::print_error(&crate::Error::from(error));
+        }
+        // rmdir, never a recursive delete: empty once the container is gone.
+        if fs::remove_dir(&self.mount_point).is_ok() {
+            narrate::file_op(format!(
+                "rmdir {}   # its mount point in the rootfs",
+                self.mount_point.display()
+            ));
+        }
+    }
 }
 
 /// The uid and gid maps of a container.

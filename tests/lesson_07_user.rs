@@ -48,6 +48,7 @@ fn settings() -> insta::Settings {
         "[THE HOST'S END nslab2h: DELETED, OR GONE WITH THE CONTAINER'S NAMESPACE]\n",
     );
     settings.add_filter(r"netns \d+", "netns [PID]");
+    settings.add_filter(r"\.nslab-volume-\d+", ".nslab-volume-[PID]");
     let run = run_dir_path("demo");
     settings.add_filter(&regex::escape(&run), "[RUN]");
     let relative = run
@@ -148,12 +149,28 @@ fn the_doors_of_lessons_03_to_05_are_closed() {
     require_root!();
     common::rootfs();
     let run = run_dir("doors");
-    let (code, out, err) = common::run(&mut in_netns(&run, &["-q"]));
+    let (code, out, err) = common::run(&mut in_netns(&run, &[]));
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("inside: id:             uid=0(root) gid=0(root)"),
         "{out}"
     );
+    // The file root inside wrote in the host's directory is uid 100000's.
+    assert!(
+        out.contains("host: owner:           uid 100000 gid 100000"),
+        "{out}"
+    );
+    let volumes: Vec<_> = std::fs::read_dir(common::state_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".nslab-volume-")
+        })
+        .map(|e| e.path())
+        .collect();
+    assert!(volumes.is_empty(), "the demo volume is left: {volumes:?}");
     assert!(
         out.contains("inside: /proc/sys/vm:   refused (Permission denied)"),
         "{out}"
@@ -395,4 +412,41 @@ fn a_user_with_subordinate_ids_gets_a_whole_range_through_newuidmap() {
     assert_eq!(&fields[3..], ["1", "300000", "65536"], "{map_line}");
     assert!(out.contains("gmap: 0 "), "{out}");
     assert!(out.contains("owner: 1:1"), "{out}{err}");
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn a_killed_runs_demo_volume_is_found_and_removed_by_cleanup() {
+    require_root!();
+    let state = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("state-07-volume");
+    let _ = std::fs::remove_dir_all(&state);
+    std::fs::create_dir_all(&state).unwrap();
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let volume = state.join(format!(".nslab-volume-{dead}"));
+    std::fs::create_dir(&volume).unwrap();
+    std::fs::write(volume.join("made-inside"), "hi").unwrap();
+    let live = state.join(format!(".nslab-volume-{}", std::process::id()));
+    std::fs::create_dir(&live).unwrap();
+    let run = run_dir("volume");
+    let cleanup = |dry: bool| {
+        let mut cmd = common::lesson(env!("CARGO_BIN_EXE_nslab"));
+        cmd.arg("cleanup").args(dry.then_some("--dry-run")).args([
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--run-dir",
+            run.to_str().unwrap(),
+        ]);
+        common::run(&mut cmd)
+    };
+    let (code, out, err) = cleanup(true);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("lesson 07's demo volume"), "{out}");
+    assert!(volume.exists(), "--dry-run removed it");
+    let (code, out, err) = cleanup(false);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!volume.exists(), "{out}");
+    assert!(live.exists(), "a running lesson's volume was removed");
+    std::fs::remove_dir(&live).unwrap();
 }

@@ -563,6 +563,33 @@ fn bind_host_device(dev: &Path, name: &str) -> Result<(), MountError> {
 }
 // ANCHOR_END: bind_host_device
 
+/// Binds the host's directory `source` at `target` inside (docker's
+/// `--volume`), reached through the old root, so called while it is still
+/// attached. The directory keeps its owners: inside a user namespace they
+/// show through the map, and root inside may write only where the owner
+/// is an id of its map (lesson 07).
+// ANCHOR: bind
+pub fn bind_host_dir(source: &Path, target: &Path) -> Result<(), MountError> {
+    let relative = source.strip_prefix("/").unwrap_or(source);
+    let through_old_root = Path::new("/").join(OLD_ROOT).join(relative);
+    ensure_dir(target, 0o755)?;
+    mount(
+        "a host directory",
+        Some(through_old_root.to_str().unwrap_or_default()),
+        target,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )?;
+    narrate::explain(format!(
+        "the host's {} is {} inside: the same files, the same owners",
+        source.display(),
+        target.display()
+    ));
+    Ok(())
+}
+// ANCHOR_END: bind
+
 /// Binds the lesson's terminal, if it has one, onto `/dev/console`.
 fn bind_console(dev: &Path) -> Result<(), MountError> {
     // The name the terminal has on the host, e.g. /dev/pts/0: the link
