@@ -155,6 +155,7 @@ fn main() -> ExitCode {
             name: args.network.name,
             run_dir: Some(run_dir),
             command,
+            ..Spec::default()
         };
         let hooks = Hooks {
             from_host: Some(Box::new(|child| demo::show_child(child, &spec.namespaces))),

@@ -1,14 +1,96 @@
-//! Cgroups: what the kernel uses to limit what a group of processes may
-//! use (cgroups(7)). Lesson 08 will put the container in one; for now this
-//! module knows how this machine lays them out, which decides everything
-//! lesson 08 does: cgroup v2 (one unified hierarchy), v1 (one hierarchy
-//! per controller) or the hybrid of both that systemd calls "hybrid".
+//! Lesson 08: cgroups, what the kernel uses to limit what a group of
+//! processes may use (cgroups(7)). Namespaces change what a container
+//! sees; cgroups limit what it uses.
 //!
-//! [`probe`] turns the layout into the facts `nslab doctor` reports.
+//! How this machine lays them out decides everything: cgroup v2 (one
+//! unified hierarchy), v1 (one hierarchy per controller) or the hybrid of
+//! both that systemd calls "hybrid". This module finds out ([`cgroup_mode`]);
+//! [`group`] makes, limits, joins, reads and removes a container's cgroup
+//! on either; [`limits`] parses docker-style limits; [`enter_namespace`]
+//! gives the container a cgroup namespace; [`probe`] turns the layout into
+//! the facts `nslab doctor` reports.
 
+pub mod group;
+pub mod limits;
 pub mod probe;
 
+use crate::narrate;
 use nix::sys::statfs::{FsType, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+use std::io;
+use std::path::PathBuf;
+
+/// What can go wrong with cgroups.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    /// A limit flag that does not parse.
+    #[error("invalid {flag} {text:?}: {reason}")]
+    InvalidLimit {
+        /// The flag.
+        flag: &'static str,
+        /// What was given.
+        text: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A limit this machine's cgroups cannot express.
+    #[error("{limit} cannot be set here: {why}")]
+    CannotExpress {
+        /// The limit, as given.
+        limit: String,
+        /// Why not.
+        why: String,
+    },
+    /// No cgroup file system is mounted.
+    #[error("no cgroup file system is mounted")]
+    NoCgroups,
+    /// A v1 controller the lesson needs has no hierarchy.
+    #[error("no cgroup v1 hierarchy has the {controller} controller")]
+    NoController {
+        /// The controller.
+        controller: &'static str,
+    },
+    /// Making a cgroup, writing or reading one of its files failed.
+    #[error("failed to {step}: {}", path.display())]
+    File {
+        /// What was being done.
+        step: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// unshare(CLONE_NEWCGROUP) failed.
+    #[error("failed to make a cgroup namespace")]
+    Namespace(#[source] nix::errno::Errno),
+}
+
+impl CgroupError {
+    /// Advice for the learner, where there is some to give.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            CgroupError::NoCgroups | CgroupError::NoController { .. } => {
+                Some("`nslab doctor` shows the cgroup layout and how to get the controllers".into())
+            }
+            CgroupError::File { .. } => Some(
+                "cgroups need root (or a delegated subtree); `sudo nslab cleanup` removes a killed run's".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// The child's step: a cgroup namespace of its own, made after the parent
+/// moved it into its cgroup, so that the namespace's root is that cgroup:
+/// inside, `/proc/self/cgroup` then reads `/` instead of the host's path
+/// (cgroup_namespaces(7)). Made at clone time it would be rooted at the
+/// lesson's cgroup instead.
+// ANCHOR: namespace
+pub fn enter_namespace() -> Result<(), CgroupError> {
+    narrate::syscall("unshare(CLONE_NEWCGROUP)   # rooted at the cgroup we were just moved into");
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).map_err(CgroupError::Namespace)
+}
+// ANCHOR_END: namespace
 
 /// Where cgroups are mounted; the usual place.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";

@@ -99,6 +99,32 @@ fi
 echo "inside: echo hi > /mnt/volume/made-inside  (a host directory, lent: the host will see who owns it)"
 echo hi > /mnt/volume/made-inside"#;
 
+/// Lesson 08: the container's cgroup, as it sees it. With a cgroup
+/// namespace its paths start at `/`; without, they are the host's.
+pub const CGROUP_INSIDE: &str = r#"echo "inside: cgroup namespace: $(readlink /proc/self/ns/cgroup)"
+echo "inside: /proc/self/cgroup:"
+while read -r line; do echo "  $line"; done < /proc/self/cgroup"#;
+
+/// Lesson 08, `--demo oom`: `tail` reads /dev/zero, which has no newline,
+/// and keeps all of it in memory, looking for the last ten lines.
+pub const OOM: &str = r#"echo "inside: tail /dev/zero  (keeps everything it reads: memory grows until the limit)"
+exec tail /dev/zero"#;
+
+/// Lesson 08, `--demo forkbomb`: each call starts two more in the
+/// background, forever. PID 1 waits 2 s and exits, and with it, the
+/// kernel kills every process of its PID namespace.
+pub const FORK_BOMB: &str = r#"echo "inside: a fork bomb: bomb() { bomb | bomb & }; bomb"
+bomb() { bomb | bomb & }
+bomb 2>/dev/null
+sleep 2
+echo "inside: still answering after 2 s of fork bomb""#;
+
+/// Lesson 08, `--demo cpu`: `yes` writes as fast as one CPU lets it, for
+/// 3 s, then `timeout` ends it.
+pub const CPU_BURN: &str = r#"echo "inside: timeout 3 yes > /dev/null  (one CPU's worth of work, for 3 s)"
+timeout 3 yes > /dev/null
+echo "inside: done""#;
+
 /// Lesson 05: the container's IPC objects. Expects `key` set, by a line
 /// before it, to the lesson's System V key in decimal, as
 /// `/proc/sysvipc/*` lists keys (see `ipc::demo::demo_script`).

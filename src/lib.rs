@@ -24,7 +24,7 @@
 //! | [`record`] | 06 on | named running containers: a record under the run directory, written atomically, stale ones recognised |
 //! | [`net`] | 06-net | the network namespace: none, host, bridge (veth pair, bridge, leases), container:NAME |
 //! | [`user`] | 07-user | the user namespace: id maps, the handshake, root inside as an ordinary user outside |
-//! | [`cgroup`] | 08 (to come) | cgroups; for now how this machine lays them out (v1, v2, hybrid) |
+//! | [`cgroup`] | 08-cgroups | cgroups v1 and v2 behind one interface: limits, joining, counters, the cgroup namespace |
 //! | [`overlay`] | 09 (to come) | overlayfs; for now whether this kernel has it |
 //! | [`leftovers`] | nslab cleanup | what a killed lesson leaves behind, found by name and removed |
 //! | [`probe`] | nslab doctor | what every facility's `probe` submodule shares: a fact, found without changing the host |
@@ -121,6 +121,9 @@ pub enum Error {
     /// From [`user`].
     #[error(transparent)]
     User(#[from] user::UserError),
+    /// From [`cgroup`].
+    #[error(transparent)]
+    Cgroup(#[from] cgroup::CgroupError),
     /// An error the container's child met before `execve`, reported to
     /// the parent (see [`report`]).
     #[error("{0}")]
@@ -153,6 +156,7 @@ impl Error {
             Error::Net(e) => e.hint(),
             Error::Record(e) => e.hint(),
             Error::User(e) => e.hint(),
+            Error::Cgroup(e) => e.hint(),
             Error::Child(report) => report.hint.clone(),
             Error::Chroot(_) | Error::Pid(_) | Error::Uts(_) => None,
         };

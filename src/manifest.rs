@@ -85,6 +85,7 @@ const IPC: Need = Need::Ipc;
 const NET: Need = Need::Ns(Namespace::Net);
 const NET_DEVICES: Need = Need::NetDevices;
 const USER: Need = Need::Ns(Namespace::User);
+const CGROUPS: Need = Need::Cgroups;
 
 /// Every lesson that exists, in order.
 ///
@@ -141,6 +142,12 @@ pub const LESSONS: &[Lesson] = &[
         needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC_NS, IPC, NET, NET_DEVICES, USER],
         why_root: Some("writes id maps for any range of host ids, and plugs in the network, which needs CAP_SETUID and CAP_NET_ADMIN"),
         next: "08-cgroups limits what the container may use.",
+    },
+    Lesson {
+        number: "08", binary: "08-cgroups", title: "cgroups: limits on what it uses",
+        needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC_NS, IPC, NET, NET_DEVICES, USER, CGROUPS],
+        why_root: Some("makes cgroups and writes their limits, which needs root (or a delegated subtree)"),
+        next: "09-union builds the root filesystem from layers, with overlayfs.",
     },
 ];
 

@@ -13,6 +13,7 @@
 //! `configs.Config`: a description, checked, then handed to one start
 //! sequence.
 
+use crate::cgroup::limits::Limits;
 use crate::namespace::Namespace;
 use crate::net::Network;
 use crate::user::IdMaps;
@@ -36,6 +37,10 @@ pub struct Spec {
     /// Its uid and gid maps (lesson 07): with them, root inside is an
     /// ordinary user outside. They need a user namespace.
     pub user: Option<IdMaps>,
+    /// What it may use (lesson 08): a cgroup of its own with these limits,
+    /// joined before the child goes on. With [`Namespace::Cgroup`] in
+    /// `namespaces`, it also gets a cgroup namespace rooted there.
+    pub limits: Option<Limits>,
     /// Its network (lesson 06); `None` leaves it in the host's, unsaid.
     pub network: Option<Network>,
     /// A name other containers can find it by (`--net container:NAME`);
@@ -163,6 +168,10 @@ pub enum SpecError {
     /// maps that give root inside no id outside.
     #[error("{0}")]
     IdMaps(String),
+    /// A cgroup namespace without a cgroup of the container's own to root
+    /// it at: it would be rooted at the lesson's, and show nothing new.
+    #[error("a cgroup namespace needs a cgroup of the container's own (limits)")]
+    CgroupNamespaceWithoutCgroup,
     /// A name or a network mode that needs the run directory, without one.
     #[error("{what} needs a run directory, and the spec has none")]
     NoRunDir {
@@ -270,6 +279,9 @@ impl Spec {
                 ))
             }
             (None, false) => {}
+        }
+        if self.namespaces.contains(&Namespace::Cgroup) && self.limits.is_none() {
+            return Err(SpecError::CgroupNamespaceWithoutCgroup);
         }
         if let (Some(_), Some(network)) = (&self.user, &self.network) {
             check_user_network(network)?;

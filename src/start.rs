@@ -25,9 +25,11 @@
 //! Each facility module contributes its step; the sequence runs a step
 //! only when the spec asks for it.
 
+use crate::cgroup::group::{Cgroup, Hierarchy, Usage};
+use crate::namespace::Namespace;
 use crate::process::{self, Child, Exit};
 use crate::spec::{Enter, Mount, Root, Spec};
-use crate::{chroot, ipc, mount, net, record, user, uts, Error};
+use crate::{cgroup, chroot, ipc, mount, net, record, user, uts, Error};
 use nix::unistd::Pid;
 use std::convert::Infallible;
 use std::path::Path;
@@ -49,7 +51,15 @@ pub struct Hooks<'a> {
 /// Starts the container `spec` describes, lets it run, and returns how it
 /// ended: [`create`], the hooks, [`Container::release`], [`Container::wait`].
 // ANCHOR: run
-pub fn run(spec: &Spec, mut hooks: Hooks) -> Result<Exit, Error> {
+pub fn run(spec: &Spec, hooks: Hooks) -> Result<Exit, Error> {
+    run_measured(spec, hooks).map(|(exit, _)| exit)
+}
+// ANCHOR_END: run
+
+/// [`run`], returning also what the container used, from its cgroup's
+/// counters, read after it ended and before the cgroup is removed (lesson
+/// 08 on; `None` without a cgroup).
+pub fn run_measured(spec: &Spec, mut hooks: Hooks) -> Result<(Exit, Option<Usage>), Error> {
     let inside = hooks.inside.take();
     let mut container = create(spec, inside.as_deref())?;
     if let Some(from_host) = hooks.from_host.as_mut() {
@@ -58,17 +68,18 @@ pub fn run(spec: &Spec, mut hooks: Hooks) -> Result<Exit, Error> {
             return Err(error);
         }
     }
-    // Later lessons: join cgroups. (The id maps and the network are
-    // written in `create`, while the child waits at the gate.)
+    // The id maps, the cgroup and the network were set up in `create`,
+    // while the child waited at the gate.
     container.release();
-    container.wait()
+    container.wait_measured()
 }
-// ANCHOR_END: run
 
 /// A container made by [`create`]: its child at the gate, and what the
 /// parent set up for it on the host, undone when it ends.
 pub struct Container {
     child: Child,
+    /// Its cgroup; dropping it kills what is left in it and removes it.
+    cgroup: Option<Cgroup>,
     /// Its name's record, removed when this is dropped.
     record: Option<record::Claim>,
     /// Its network; dropping it unplugs a bridge container.
@@ -89,15 +100,24 @@ impl Container {
     /// Waits for the container to end, then undoes what the parent set up
     /// for it on the host: the network first, then the name's record.
     pub fn wait(self) -> Result<Exit, Error> {
+        self.wait_measured().map(|(exit, _)| exit)
+    }
+
+    /// [`Container::wait`], returning also the cgroup's counters, read
+    /// after the container ended and before its cgroup is removed.
+    pub fn wait_measured(self) -> Result<(Exit, Option<Usage>), Error> {
         let Container {
             child,
+            cgroup,
             record,
             network,
         } = self;
         let exit = child.wait();
+        let usage = cgroup.as_ref().map(Cgroup::usage);
+        drop(cgroup);
         drop(network);
         drop(record);
-        exit
+        Ok((exit?, usage))
     }
 
     /// Gives up on the container before it was released (a parent step
@@ -105,10 +125,12 @@ impl Container {
     pub fn abandon(self) {
         let Container {
             child,
+            cgroup,
             record,
             network,
         } = self;
         child.abandon();
+        drop(cgroup);
         drop(network);
         drop(record);
     }
@@ -135,21 +157,48 @@ pub fn create(
         (Some(network), None) => Some(net::prepare(network, Path::new(record::DEFAULT_RUN_DIR))?),
         (None, _) => None,
     };
-    let child = process::spawn(&spec.namespaces, || {
+    // A cgroup namespace is made by the child itself, once it is in its
+    // cgroup (see `cgroup::enter_namespace`), not at clone time.
+    let clone_namespaces: Vec<Namespace> = spec
+        .namespaces
+        .iter()
+        .copied()
+        .filter(|kind| *kind != Namespace::Cgroup)
+        .collect();
+    let child = process::spawn(&clone_namespaces, || {
         child_steps(spec, network.as_ref(), inside)
     })?;
     let mut container = Container {
         child,
+        cgroup: None,
         record,
         network,
     };
     // While the child waits at the gate: its id maps first (it can do
-    // nothing as nobody), then the host's end of its network.
+    // nothing as nobody), then its cgroup, so that nothing of the
+    // container ever runs unlimited, then the host's end of its network.
     if let Some(maps) = &spec.user {
         let privileged = nix::unistd::geteuid().is_root();
         if let Err(error) = user::write_maps(container.child.pid(), maps, privileged) {
             container.abandon();
             return Err(error.into());
+        }
+    }
+    if let Some(limits) = &spec.limits {
+        // Named after the lesson: `nslab cleanup` finds a killed run's.
+        let id = std::process::id().to_string();
+        let joined = Hierarchy::detect()
+            .and_then(|hierarchy| Cgroup::create(&hierarchy, &id, limits))
+            .and_then(|cgroup| {
+                cgroup.add(container.child.pid())?;
+                Ok(cgroup)
+            });
+        match joined {
+            Ok(cgroup) => container.cgroup = Some(cgroup),
+            Err(error) => {
+                container.abandon();
+                return Err(error.into());
+            }
         }
     }
     let plugged = match container.network.as_mut() {
@@ -197,6 +246,11 @@ fn child_steps(
         user::become_root()?;
         // New uid, no death signal (prctl(2)): set it again.
         process::rearm_death_signal(lesson)?;
+    }
+    // The parent put us in our cgroup before opening the gate: a cgroup
+    // namespace made now is rooted there.
+    if spec.namespaces.contains(&Namespace::Cgroup) {
+        cgroup::enter_namespace()?;
     }
     // The network next: joining another container's namespace must come
     // before /sys is mounted (sysfs shows the mounter's devices), and the
