@@ -142,6 +142,12 @@ fn main() -> ExitCode {
         if maps.is_some() {
             nslab::spec::check_user_network(&args.network.net)?;
         }
+        // A limit this machine's cgroups cannot express is refused now,
+        // before anything exists.
+        if root {
+            let hierarchy = nslab::cgroup::group::Hierarchy::detect()?;
+            nslab::cgroup::group::setup_plan(&hierarchy, "check", &limits)?;
+        }
         let shared = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
         // What a killed run left behind, said before anything new is made.
         leftovers::warn_if_any(&args.rootfs.state_dir);

@@ -459,7 +459,7 @@ mod tests {
         assert!(all_can_run(&facts, FUTURE_LESSONS));
         colored::control::set_override(false);
         let report = render(&facts, LESSONS);
-        assert!(report.contains("All 8 lessons can run"), "{report}");
+        assert!(report.contains("All 9 lessons can run"), "{report}");
     }
 
     #[test]
@@ -473,14 +473,14 @@ mod tests {
             report
                 .matches("fix: use a kernel built with CONFIG_SYSVIPC=y")
                 .count(),
-            4,
+            5,
             "{report}"
         );
         assert!(
             report.contains("  ✗ 05-ipc         cannot run\n"),
             "{report}"
         );
-        assert!(report.contains("3 of 8 lessons cannot run"), "{report}");
+        assert!(report.contains("4 of 9 lessons cannot run"), "{report}");
     }
 
     #[test]
@@ -553,7 +553,14 @@ mod tests {
         ));
         assert_eq!(
             blocked(LESSONS, &facts),
-            ["03-mount", "04-uts", "05-ipc", "06-net", "07-user"]
+            [
+                "03-mount",
+                "04-uts",
+                "05-ipc",
+                "06-net",
+                "07-user",
+                "08-cgroups"
+            ]
         );
     }
 
@@ -570,7 +577,8 @@ mod tests {
                 "04-uts",
                 "05-ipc",
                 "06-net",
-                "07-user"
+                "07-user",
+                "08-cgroups"
             ]
         );
 
@@ -582,12 +590,22 @@ mod tests {
         );
         assert_eq!(
             blocked(LESSONS, &facts),
-            ["03-mount", "04-uts", "05-ipc", "06-net", "07-user"]
+            [
+                "03-mount",
+                "04-uts",
+                "05-ipc",
+                "06-net",
+                "07-user",
+                "08-cgroups"
+            ]
         );
 
         let mut facts = healthy_root_machine();
         facts.mqueue = interpret_mqueue(false, None);
-        assert_eq!(blocked(LESSONS, &facts), ["05-ipc", "06-net", "07-user"]);
+        assert_eq!(
+            blocked(LESSONS, &facts),
+            ["05-ipc", "06-net", "07-user", "08-cgroups"]
+        );
 
         let mut facts = healthy_root_machine();
         for (kind, fact) in facts.namespaces.iter_mut() {
@@ -596,7 +614,10 @@ mod tests {
                     interpret_namespace(Namespace::Net, None, Attempt::AsRoot(Err(Errno::EINVAL)));
             }
         }
-        assert_eq!(blocked(LESSONS, &facts), ["06-net", "07-user"]);
+        assert_eq!(
+            blocked(LESSONS, &facts),
+            ["06-net", "07-user", "08-cgroups"]
+        );
 
         let mut facts = healthy_root_machine();
         for (kind, fact) in facts.namespaces.iter_mut() {
@@ -605,14 +626,17 @@ mod tests {
                     interpret_namespace(Namespace::User, None, Attempt::AsRoot(Err(Errno::EINVAL)));
             }
         }
-        assert_eq!(blocked(LESSONS, &facts), ["07-user"]);
+        assert_eq!(blocked(LESSONS, &facts), ["07-user", "08-cgroups"]);
 
         let mut facts = healthy_root_machine();
         facts.net_devices = crate::net::probe::interpret(crate::net::probe::Attempt::Tried(Err((
             2,
             Errno::EOPNOTSUPP,
         ))));
-        assert_eq!(blocked(LESSONS, &facts), ["06-net", "07-user"]);
+        assert_eq!(
+            blocked(LESSONS, &facts),
+            ["06-net", "07-user", "08-cgroups"]
+        );
 
         let mut facts = healthy_root_machine();
         facts.overlay = interpret_overlay(FILESYSTEMS_WITHOUT_OVERLAY, None);
@@ -625,10 +649,7 @@ mod tests {
         let mut facts = healthy_root_machine();
         facts.cgroup_controllers =
             interpret_cgroup_controllers(&cgroups_from(CgroupMode::None, "", ""));
-        assert!(
-            all_can_run(&facts, LESSONS),
-            "no lesson so far needs cgroups"
-        );
+        assert_eq!(blocked(LESSONS, &facts), ["08-cgroups"]);
         assert_eq!(blocked(FUTURE_LESSONS, &facts), ["08-cgroups"]);
 
         let mut facts = healthy_root_machine();

@@ -117,6 +117,9 @@ pub enum Leftover {
     Staging(PathBuf),
     /// Lesson 07's demo volume (`.nslab-volume-<PID>`) of a run that is gone.
     Volume(PathBuf),
+    /// Lesson 08's cgroup (`nslab/<PID>` in a cgroup tree) of a run that is
+    /// gone.
+    Cgroup(PathBuf),
     /// A container record (or a temporary file of one) under
     /// `<run_dir>/containers` whose lesson and container are gone.
     Record(PathBuf),
@@ -329,7 +332,66 @@ fn find_once(state_dir: &Path, extra_rootfs: &[PathBuf]) -> Result<Vec<Leftover>
     if let Some(state) = &state {
         found.extend(staging_leftovers(state));
     }
+    found.extend(cgroup_leftovers(Path::new(crate::cgroup::CGROUP_ROOT)));
     Ok(found)
+}
+
+/// Lesson 08's cgroups under `root` (`/sys/fs/cgroup`) whose lesson is
+/// gone: `nslab/<PID>` in the v2 tree at `root`, or in any v1 tree below
+/// it (`root/memory/nslab/<PID>`…).
+fn cgroup_leftovers(root: &Path) -> Vec<Leftover> {
+    let parent = crate::cgroup::group::PARENT;
+    let mut parents = vec![root.join(parent)];
+    parents.extend(
+        fs::read_dir(root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|tree| tree.path().join(parent)),
+    );
+    let mut found = Vec::new();
+    for dir in parents.into_iter().filter(|d| is_dir(d)) {
+        for name in dir_names(&dir).unwrap_or_default() {
+            let dead = name.parse::<i32>().is_ok_and(gone);
+            if dead && is_dir(&dir.join(&name)) {
+                found.push(Leftover::Cgroup(dir.join(name)));
+            }
+        }
+    }
+    found
+}
+
+/// Kills what is left in a killed run's cgroup, waits for it to empty,
+/// and removes it, then nslab's parent if no other container uses it.
+fn remove_cgroup(dir: &Path) -> Result<(), LeftoversError> {
+    let procs = dir.join("cgroup.procs");
+    let pids = || {
+        fs::read_to_string(&procs)
+            .map(|t| {
+                t.lines()
+                    .filter_map(|l| l.parse::<i32>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    for pid in pids() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !pids().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    fs::remove_dir(dir).map_err(|source| LeftoversError::Remove {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    if let Some(parent) = dir.parent() {
+        let _ = fs::remove_dir(parent);
+    }
+    Ok(())
 }
 
 /// Lesson 06's leftovers for the run directory `run_dir`, in the order
@@ -536,6 +598,7 @@ impl Leftover {
             Leftover::EscapeDir(path) => format!("chroot escape directory {}", path.display()),
             Leftover::Staging(path) => format!("rootfs staging directory {}", path.display()),
             Leftover::Volume(path) => format!("lesson 07's demo volume {}", path.display()),
+            Leftover::Cgroup(path) => format!("lesson 08's cgroup {}", path.display()),
             Leftover::Record(path) => format!("container record {}", path.display()),
             Leftover::Lease(path) => format!("address lease {}", path.display()),
             Leftover::Link { name, .. } if name == net::BRIDGE => format!(
@@ -588,6 +651,7 @@ impl Leftover {
             }
             Leftover::EscapeDir(path) => rmdir(path),
             Leftover::Staging(path) | Leftover::Volume(path) => Ok(rootfs::remove_tree(path)?),
+            Leftover::Cgroup(path) => remove_cgroup(path),
             Leftover::Record(path) => match record::remove_if_stale(path) {
                 Ok(true) => Ok(()),
                 // Gone meanwhile (its lesson ended) is what we wanted.

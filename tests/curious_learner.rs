@@ -21,7 +21,7 @@ fn bin(name: &str) -> String {
 /// tests are about what every lesson inherits, and a bridge would be the
 /// machine's (they do not run in a network namespace of their own).
 fn quiet_net(lesson: &str) -> &'static [&'static str] {
-    if lesson == "06-net" || lesson == "07-user" {
+    if matches!(lesson, "06-net" | "07-user" | "08-cgroups") {
         &["--net", "none"]
     } else {
         &[]
@@ -60,7 +60,14 @@ fn after_chroot_the_current_directory_is_the_new_root() {
 fn nothing_leaks_into_a_shared_outer_namespace() {
     require_root!();
     common::rootfs();
-    for lesson in ["03-mount", "04-uts", "05-ipc", "06-net", "07-user"] {
+    for lesson in [
+        "03-mount",
+        "04-uts",
+        "05-ipc",
+        "06-net",
+        "07-user",
+        "08-cgroups",
+    ] {
         let script = format!(
             "before=$(cut -d' ' -f5 /proc/self/mountinfo | sort); \
              {} {} -q -- true || exit 9; \
@@ -92,7 +99,14 @@ fn nothing_leaks_into_a_shared_outer_namespace() {
 fn inherited_descriptors_do_not_reach_the_command() {
     require_root!();
     common::rootfs();
-    for lesson in ["00-process", "03-mount", "05-ipc", "06-net", "07-user"] {
+    for lesson in [
+        "00-process",
+        "03-mount",
+        "05-ipc",
+        "06-net",
+        "07-user",
+        "08-cgroups",
+    ] {
         let mut cmd = common::lesson(&bin(lesson));
         cmd.args(quiet_net(lesson)).args([
             "-q",
@@ -201,7 +215,7 @@ fn the_container_dies_with_a_killed_lesson() {
     common::rootfs();
     // 07: becoming root inside changes the uid, which clears the death
     // signal (prctl(2)) unless it is set again.
-    for lesson in ["00-process", "03-mount", "07-user"] {
+    for lesson in ["00-process", "03-mount", "07-user", "08-cgroups"] {
         let (mut child, container) = start_sleeping(lesson);
         child.kill().unwrap();
         child.wait().unwrap();
@@ -270,7 +284,14 @@ fn lesson_02_shows_and_removes_a_leaked_mount() {
 fn the_old_root_is_gone_in_every_pivoting_lesson() {
     require_root!();
     common::rootfs();
-    for lesson in ["03-mount", "04-uts", "05-ipc", "06-net", "07-user"] {
+    for lesson in [
+        "03-mount",
+        "04-uts",
+        "05-ipc",
+        "06-net",
+        "07-user",
+        "08-cgroups",
+    ] {
         let (code, out, err) =
             common::run(common::lesson(&bin(lesson)).args(quiet_net(lesson)).args([
                 "-q",

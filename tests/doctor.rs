@@ -91,6 +91,7 @@ fn lesson_binary(name: &str) -> &'static str {
         "05-ipc" => env!("CARGO_BIN_EXE_05-ipc"),
         "06-net" => env!("CARGO_BIN_EXE_06-net"),
         "07-user" => env!("CARGO_BIN_EXE_07-user"),
+        "08-cgroups" => env!("CARGO_BIN_EXE_08-cgroups"),
         other => panic!("the doctor lists {other}, which this test does not know: add it here"),
     }
 }
@@ -180,7 +181,7 @@ fn every_lesson_it_says_can_run_runs() {
     );
     for name in can_run {
         let mut cmd = common::lesson(lesson_binary(name));
-        if name == "06-net" || name == "07-user" {
+        if matches!(name, "06-net" | "07-user" | "08-cgroups") {
             // Its bridge and veth pair go in a network namespace of the
             // test's own, never on the machine's network.
             let run = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("run-doctor");
@@ -244,7 +245,8 @@ fn the_report_lists_the_lessons_that_exist() {
             "04-uts",
             "05-ipc",
             "06-net",
-            "07-user"
+            "07-user",
+            "08-cgroups"
         ]
     );
 }
@@ -291,7 +293,7 @@ fn without_root_it_diagnoses_instead_of_failing() {
             .lines()
             .find(|line| line.contains(&name))
             .unwrap_or_else(|| panic!("no {name} line in\n{report}"));
-        if name == "07-user" {
+        if name == "07-user" || name == "08-cgroups" {
             // Rootless: root does not stop it; what could not be tested
             // without root leaves it unverified, never "cannot run".
             assert!(

@@ -34,6 +34,7 @@ pub enum Hierarchy {
 impl Hierarchy {
     /// Finds out which cgroups this machine has, by looking at the file
     /// systems (see [`super::cgroup_mode`]), never at a kernel version.
+    // ANCHOR: detect
     pub fn detect() -> Result<Hierarchy, CgroupError> {
         use super::{cgroup_mode, v1_hierarchies, CgroupMode, CGROUP_ROOT, CGROUP_UNIFIED};
         use nix::sys::statfs::statfs;
@@ -60,6 +61,7 @@ impl Hierarchy {
             CgroupMode::None => Err(CgroupError::NoCgroups),
         }
     }
+    // ANCHOR_END: detect
 
     /// The root of the v1 tree of `controller`.
     fn v1_root(&self, controller: &str) -> Option<&Path> {
@@ -120,20 +122,47 @@ pub fn setup_plan(
 ) -> Result<Vec<Step>, CgroupError> {
     let mut plan = Vec::new();
     match hierarchy {
+        // ANCHOR: plan_v2
         Hierarchy::V2(root) => {
             let parent = root.join(PARENT);
             let dir = parent.join(id);
-            let mut controllers = vec!["+memory", "+cpu", "+pids"];
-            if limits.io_weight.is_some() {
-                controllers.push("+io");
+            // The controllers this tree offers (cgroup.controllers): a
+            // limit needs its own; the counters of the others come along.
+            let available = fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+            let has = |name: &str| available.split_whitespace().any(|c| c == name);
+            let needed = [
+                ("memory", limits.memory.is_some(), "--memory"),
+                ("cpu", limits.cpus.is_some(), "--cpus"),
+                ("pids", limits.pids.is_some(), "--pids-limit"),
+                ("io", limits.io_weight.is_some(), "--io-weight"),
+            ];
+            for (controller, wanted, flag) in needed {
+                if wanted && !has(controller) {
+                    return Err(CgroupError::CannotExpress {
+                        limit: flag.to_string(),
+                        why: format!(
+                            "the cgroup2 tree at {} has no {controller} controller",
+                            root.display()
+                        ),
+                    });
+                }
             }
-            let enable = controllers.join(" ");
-            plan.push(Step::Write(
-                root.join("cgroup.subtree_control"),
-                enable.clone(),
-            ));
+            let enable: Vec<String> = ["memory", "cpu", "pids", "io"]
+                .iter()
+                .filter(|c| has(c) && (**c != "io" || limits.io_weight.is_some()))
+                .map(|c| format!("+{c}"))
+                .collect();
+            let enable = enable.join(" ");
+            if !enable.is_empty() {
+                plan.push(Step::Write(
+                    root.join("cgroup.subtree_control"),
+                    enable.clone(),
+                ));
+            }
             plan.push(Step::Mkdir(parent.clone()));
-            plan.push(Step::Write(parent.join("cgroup.subtree_control"), enable));
+            if !enable.is_empty() {
+                plan.push(Step::Write(parent.join("cgroup.subtree_control"), enable));
+            }
             plan.push(Step::Mkdir(dir.clone()));
             if let Some(bytes) = limits.memory {
                 plan.push(Step::Write(dir.join("memory.max"), bytes.to_string()));
@@ -156,6 +185,7 @@ pub fn setup_plan(
                 ));
             }
         }
+        // ANCHOR_END: plan_v2
         Hierarchy::V1(_) => {
             for controller in v1_controllers(limits) {
                 let root = hierarchy
@@ -335,6 +365,7 @@ impl Cgroup {
     }
 
     /// What the container used, from the cgroup's counters.
+    // ANCHOR: usage
     pub fn usage(&self) -> Usage {
         match self.hierarchy {
             Hierarchy::V2(_) => Usage {
@@ -351,6 +382,7 @@ impl Cgroup {
             },
         }
     }
+    // ANCHOR_END: usage
 
     /// Kills whatever is left in the cgroup, waits for it to be empty, and
     /// removes its directories ([`teardown_plan`]). On v2 one write to
@@ -463,7 +495,13 @@ mod tests {
 
     #[test]
     fn v2_enables_controllers_on_the_way_down_before_writing_limits() {
-        let root = PathBuf::from("/cg");
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        fs::write(
+            root.join("cgroup.controllers"),
+            "cpuset cpu io memory pids\n",
+        )
+        .unwrap();
         let plan = setup_plan(&Hierarchy::V2(root.clone()), "42", &limits()).unwrap();
         let enable = "+memory +cpu +pids".to_string();
         assert_eq!(
@@ -492,6 +530,24 @@ mod tests {
                 ("cpu.max".into(), "50000 100000".into()),
                 ("pids.max".into(), "20".into()),
             ]
+        );
+    }
+
+    #[test]
+    fn v2_refuses_a_limit_whose_controller_the_tree_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        // The unified tree of a hybrid machine: no controllers in it.
+        fs::write(dir.path().join("cgroup.controllers"), "\n").unwrap();
+        let hierarchy = Hierarchy::V2(dir.path().to_path_buf());
+        assert!(matches!(
+            setup_plan(&hierarchy, "1", &limits()),
+            Err(CgroupError::CannotExpress { .. })
+        ));
+        // Without limits it still makes the cgroup, enabling nothing.
+        let plan = setup_plan(&hierarchy, "1", &Limits::default()).unwrap();
+        assert!(
+            plan.iter().all(|s| !matches!(s, Step::Write(..))),
+            "{plan:?}"
         );
     }
 
@@ -563,6 +619,7 @@ mod tests {
         // Control files the kernel would provide, so that "exists" checks
         // see them.
         fs::write(root.path().join("cgroup.subtree_control"), "").unwrap();
+        fs::write(root.path().join("cgroup.controllers"), "cpu io memory pids").unwrap();
         let hierarchy = Hierarchy::V2(root.path().to_path_buf());
         fs::create_dir_all(root.path().join("nslab/9")).unwrap();
         fs::write(root.path().join("nslab/9/memory.swap.max"), "max").unwrap();
