@@ -92,6 +92,8 @@ pub struct Facts {
     pub cgroup_mode: Fact,
     /// The cgroup controllers lesson 08 needs.
     pub cgroup_controllers: Fact,
+    /// Whether cgroups are delegated to the caller (rootless limits).
+    pub cgroup_delegation: Fact,
     /// System V IPC.
     pub sysv_ipc: Fact,
     /// POSIX message queues.
@@ -119,6 +121,14 @@ impl Facts {
             Err(e) => Fact::probe_failed("mount and pivot_root", &e),
         };
         let (sysv_ipc, mqueue) = ipc::probe::probe_ipc(euid.is_root());
+        let mode = cgroup::probe::probe_cgroups()
+            .map(|c| c.mode)
+            .unwrap_or(cgroup::CgroupMode::None);
+        let cgroup_delegation = cgroup::probe::interpret_delegation(
+            euid.as_raw(),
+            mode,
+            cgroup::probe::probe_own_cgroup().as_ref(),
+        );
         let (cgroup_mode, cgroup_controllers) = match cgroup::probe::probe_cgroups() {
             Ok(cgroups) => (
                 cgroup::probe::interpret_cgroup_mode(&cgroups),
@@ -139,6 +149,7 @@ impl Facts {
             overlay: overlay::probe::probe_overlay(),
             cgroup_mode,
             cgroup_controllers,
+            cgroup_delegation,
             sysv_ipc,
             mqueue,
             net_devices: match net::probe::probe(euid.is_root()) {
@@ -154,7 +165,12 @@ impl Facts {
         all.extend(self.namespaces.iter().map(|(_, fact)| fact));
         all.extend([&self.sysv_ipc, &self.mqueue, &self.net_devices]);
         all.extend(&self.userns_sysctls);
-        all.extend([&self.overlay, &self.cgroup_mode, &self.cgroup_controllers]);
+        all.extend([
+            &self.overlay,
+            &self.cgroup_mode,
+            &self.cgroup_controllers,
+            &self.cgroup_delegation,
+        ]);
         all
     }
 
@@ -406,6 +422,11 @@ mod tests {
             overlay: interpret_overlay(FILESYSTEMS_WITH_OVERLAY, None),
             cgroup_mode: interpret_cgroup_mode(&cgroups),
             cgroup_controllers: interpret_cgroup_controllers(&cgroups),
+            cgroup_delegation: crate::cgroup::probe::interpret_delegation(
+                0,
+                CgroupMode::Hybrid,
+                None,
+            ),
             sysv_ipc: interpret_sysv_ipc(true),
             mqueue: interpret_mqueue(true, Some(Ok(()))),
             net_devices: crate::net::probe::interpret(crate::net::probe::Attempt::Tried(Ok(()))),

@@ -272,3 +272,134 @@ mod tests {
         );
     }
 }
+
+/// What the doctor found out about the caller's own cgroup v2, for
+/// rootless use: its directory, its owner, and the controllers enabled
+/// for its children.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnCgroup {
+    /// The directory, from the `0::` line of `/proc/self/cgroup`.
+    pub dir: std::path::PathBuf,
+    /// Its owner's uid.
+    pub owner: u32,
+    /// The text of its `cgroup.subtree_control`.
+    pub subtree_control: String,
+}
+
+/// The cgroup-delegation fact: may the caller make cgroups with limits
+/// without root? Only on cgroup v2, in a subtree delegated to them (its
+/// directory theirs, the controllers enabled below it), as systemd does
+/// for a user's session with `Delegate=yes` (systemd.resource-control(5)).
+pub fn interpret_delegation(euid: u32, mode: CgroupMode, own: Option<&OwnCgroup>) -> Fact {
+    let label = "cgroup delegation";
+    if euid == 0 {
+        return Fact::ok(label, "running as root: cgroups need no delegation");
+    }
+    let fix = "run the lessons with sudo; or, for rootless limits, a systemd user session \
+               with Delegate=yes on cgroup v2 (systemd.unified_cgroup_hierarchy=1)";
+    if mode != CgroupMode::V2 {
+        return Fact::missing(
+            label,
+            "rootless limits need cgroup v2 with a delegated subtree; this machine is not pure v2",
+            fix,
+        );
+    }
+    match own {
+        Some(own) if own.owner == euid => {
+            let missing: Vec<&str> = NEEDED_CONTROLLERS
+                .iter()
+                .copied()
+                .filter(|c| {
+                    !own.subtree_control
+                        .split_whitespace()
+                        .any(|have| have == *c)
+                })
+                .collect();
+            if missing.is_empty() {
+                Fact::ok(
+                    label,
+                    format!(
+                        "{} is yours, with {} enabled below it",
+                        own.dir.display(),
+                        NEEDED_CONTROLLERS.join(", ")
+                    ),
+                )
+            } else {
+                Fact::missing(
+                    label,
+                    format!(
+                        "{} is yours, but {} not enabled below it",
+                        own.dir.display(),
+                        missing.join(", ")
+                    ),
+                    fix,
+                )
+            }
+        }
+        Some(own) => Fact::missing(
+            label,
+            format!(
+                "your cgroup {} is not yours (owner uid {})",
+                own.dir.display(),
+                own.owner
+            ),
+            fix,
+        ),
+        None => Fact::missing(label, "your own cgroup could not be found", fix),
+    }
+}
+
+/// Probes the caller's own cgroup v2 (the `0::` line of `/proc/self/cgroup`).
+pub(crate) fn probe_own_cgroup() -> Option<OwnCgroup> {
+    use std::os::unix::fs::MetadataExt;
+    let text = fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let dir = Path::new(CGROUP_ROOT).join(path.trim_start_matches('/'));
+    let owner = fs::metadata(&dir).ok()?.uid();
+    let subtree_control =
+        fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
+    Some(OwnCgroup {
+        dir,
+        owner,
+        subtree_control,
+    })
+}
+
+#[cfg(test)]
+mod delegation_tests {
+    use super::*;
+    use crate::probe::Status;
+
+    #[test]
+    fn only_a_v2_subtree_of_ones_own_with_the_controllers_counts() {
+        assert_eq!(
+            interpret_delegation(0, CgroupMode::V1, None).status,
+            Status::Ok
+        );
+        assert_eq!(
+            interpret_delegation(1000, CgroupMode::Hybrid, None).status,
+            Status::Missing
+        );
+        let own = OwnCgroup {
+            dir: "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service".into(),
+            owner: 1000,
+            subtree_control: "cpu memory pids\n".into(),
+        };
+        assert_eq!(
+            interpret_delegation(1000, CgroupMode::V2, Some(&own)).status,
+            Status::Ok
+        );
+        let partial = OwnCgroup {
+            subtree_control: "memory pids".into(),
+            ..own.clone()
+        };
+        let fact = interpret_delegation(1000, CgroupMode::V2, Some(&partial));
+        assert_eq!(fact.status, Status::Missing);
+        assert!(fact.detail.contains("cpu not enabled"), "{fact:?}");
+        let not_mine = OwnCgroup { owner: 0, ..own };
+        assert_eq!(
+            interpret_delegation(1000, CgroupMode::V2, Some(&not_mine)).status,
+            Status::Missing
+        );
+    }
+}
