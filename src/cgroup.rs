@@ -6,12 +6,14 @@
 //! unified hierarchy), v1 (one hierarchy per controller) or the hybrid of
 //! both that systemd calls "hybrid". This module finds out ([`cgroup_mode`]);
 //! [`group`] makes, limits, joins, reads and removes a container's cgroup
-//! on either; [`limits`] parses docker-style limits; [`enter_namespace`]
+//! on either; [`limits`] parses docker-style limits; [`observe`] holds the
+//! lesson's demos and report; [`enter_namespace`]
 //! gives the container a cgroup namespace; [`probe`] turns the layout into
 //! the facts `nslab doctor` reports.
 
 pub mod group;
 pub mod limits;
+pub mod observe;
 pub mod probe;
 
 use crate::narrate;
