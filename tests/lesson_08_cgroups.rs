@@ -244,3 +244,17 @@ fn a_killed_lessons_cgroup_is_removed_by_nslab_cleanup() {
     );
     assert_eq!(value("after:"), 0, "{out}{err}");
 }
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn an_io_weight_is_written_where_v1_keeps_it() {
+    require_root!();
+    common::rootfs();
+    let (code, out, err) = lesson("io", &["--io-weight", "100", "--net", "none", "--", "true"]);
+    assert_eq!(code, 0, "{out}{err}");
+    // BFQ's file since Linux 5.0 (CFQ's blkio.weight before).
+    assert!(
+        out.contains("/blkio.bfq.weight <- \"100\"") || out.contains("/blkio.weight <- \"100\""),
+        "{out}"
+    );
+}

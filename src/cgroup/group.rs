@@ -230,20 +230,33 @@ pub fn setup_plan(
                     }
                     "blkio" => {
                         if let Some(weight) = limits.io_weight {
-                            // v1's range is 10 to 1000, and the file exists
-                            // only with a proportional I/O scheduler (BFQ).
-                            if !(10..=1000).contains(&weight) || !root.join("blkio.weight").exists()
-                            {
+                            // CFQ's blkio.weight (10 to 1000) went with CFQ in
+                            // Linux 5.0; BFQ's blkio.bfq.weight (1 to 1000)
+                            // is what v1 has since, in cgroups below the root
+                            // (its blkio.bfq.* counters show it is there).
+                            let (file, range) = if root.join("blkio.weight").exists() {
+                                ("blkio.weight", 10..=1000)
+                            } else if root.join("blkio.bfq.io_serviced").exists() {
+                                ("blkio.bfq.weight", 1..=1000)
+                            } else {
                                 return Err(CgroupError::CannotExpress {
                                     limit: format!("--io-weight {weight}"),
-                                    why: if root.join("blkio.weight").exists() {
-                                        "cgroup v1's blkio.weight takes 10 to 1000".into()
-                                    } else {
-                                        "this kernel's v1 blkio has no blkio.weight (it needs the BFQ I/O scheduler)".into()
-                                    },
+                                    why: "this kernel's v1 blkio has neither CFQ's blkio.weight nor BFQ's \
+                                          blkio.bfq.weight (build BFQ: CONFIG_BFQ_GROUP_IOSCHED)"
+                                        .into(),
+                                });
+                            };
+                            if !range.contains(&weight) {
+                                return Err(CgroupError::CannotExpress {
+                                    limit: format!("--io-weight {weight}"),
+                                    why: format!(
+                                        "cgroup v1's {file} takes {} to {}",
+                                        range.start(),
+                                        range.end()
+                                    ),
                                 });
                             }
-                            plan.push(Step::Write(dir.join("blkio.weight"), weight.to_string()));
+                            plan.push(Step::Write(dir.join(file), weight.to_string()));
                         }
                     }
                     _ => {}
