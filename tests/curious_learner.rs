@@ -217,12 +217,31 @@ fn the_container_dies_with_a_killed_lesson() {
     // signal (prctl(2)) unless it is set again.
     for lesson in ["00-process", "03-mount", "07-user", "08-cgroups"] {
         let (mut child, container) = start_sleeping(lesson);
+        let lesson_pid = child.id();
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(
             wait_until(Duration::from_secs(20), || !alive(container)),
             "{lesson}: the container {container} outlived the lesson"
         );
+        if lesson == "08-cgroups" {
+            // What SIGKILL leaves of 08: its (empty) cgroup, named after
+            // the lesson, which nslab cleanup removes.
+            let cgroup = std::path::PathBuf::from(format!("/sys/fs/cgroup/memory/nslab/{lesson_pid}"));
+            let v2 = std::path::PathBuf::from(format!("/sys/fs/cgroup/nslab/{lesson_pid}"));
+            assert!(
+                cgroup.exists() || v2.exists(),
+                "no cgroup was left to clean up"
+            );
+            let run = common::state_dir().join("run-curious");
+            let (code, out, err) = common::run(
+                common::lesson(&bin("nslab"))
+                    .env("NSLAB_RUN_DIR", &run)
+                    .args(["cleanup"]),
+            );
+            assert_eq!(code, 0, "{out}{err}");
+            assert!(!cgroup.exists() && !v2.exists(), "cleanup left it: {out}");
+        }
     }
 }
 
