@@ -227,7 +227,8 @@ fn the_container_dies_with_a_killed_lesson() {
         if lesson == "08-cgroups" {
             // What SIGKILL leaves of 08: its (empty) cgroup, named after
             // the lesson, which nslab cleanup removes.
-            let cgroup = std::path::PathBuf::from(format!("/sys/fs/cgroup/memory/nslab/{lesson_pid}"));
+            let cgroup =
+                std::path::PathBuf::from(format!("/sys/fs/cgroup/memory/nslab/{lesson_pid}"));
             let v2 = std::path::PathBuf::from(format!("/sys/fs/cgroup/nslab/{lesson_pid}"));
             assert!(
                 cgroup.exists() || v2.exists(),

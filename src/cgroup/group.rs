@@ -133,6 +133,7 @@ pub fn setup_plan(
             let needed = [
                 ("memory", limits.memory.is_some(), "--memory"),
                 ("cpu", limits.cpus.is_some(), "--cpus"),
+                ("cpu", limits.cpu_shares.is_some(), "--cpu-shares"),
                 ("pids", limits.pids.is_some(), "--pids-limit"),
                 ("io", limits.io_weight.is_some(), "--io-weight"),
             ];
@@ -173,6 +174,12 @@ pub fn setup_plan(
                 plan.push(Step::Write(
                     dir.join("cpu.max"),
                     format!("{} {CPU_PERIOD_US}", cpus.quota_us),
+                ));
+            }
+            if let Some(shares) = limits.cpu_shares {
+                plan.push(Step::Write(
+                    dir.join("cpu.weight"),
+                    super::limits::shares_to_weight(shares).to_string(),
                 ));
             }
             if let Some(pids) = limits.pids {
@@ -221,6 +228,9 @@ pub fn setup_plan(
                                 dir.join("cpu.cfs_quota_us"),
                                 cpus.quota_us.to_string(),
                             ));
+                        }
+                        if let Some(shares) = limits.cpu_shares {
+                            plan.push(Step::Write(dir.join("cpu.shares"), shares.to_string()));
                         }
                     }
                     "pids" => {
@@ -503,6 +513,7 @@ mod tests {
             cpus: Some(Cpus { quota_us: 50_000 }),
             pids: Some(20),
             io_weight: None,
+            cpu_shares: Some(512),
         }
     }
 
@@ -541,6 +552,8 @@ mod tests {
                 ("memory.max".to_string(), "33554432".to_string()),
                 ("memory.swap.max".into(), "0".into()),
                 ("cpu.max".into(), "50000 100000".into()),
+                // 512 of docker's shares, converted as runc does.
+                ("cpu.weight".into(), "20".into()),
                 ("pids.max".into(), "20".into()),
             ]
         );
@@ -576,6 +589,10 @@ mod tests {
         assert!(plan.contains(&Step::Write(
             "/cg/cpu/nslab/7/cpu.cfs_quota_us".into(),
             "50000".into()
+        )));
+        assert!(plan.contains(&Step::Write(
+            "/cg/cpu/nslab/7/cpu.shares".into(),
+            "512".into()
         )));
         let memory = plan
             .iter()

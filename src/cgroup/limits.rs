@@ -21,6 +21,28 @@ pub struct Limits {
     /// The block I/O weight, 1 to 10000 (cgroup v2's `io.weight`; v1's
     /// `blkio.weight` takes 10 to 1000).
     pub io_weight: Option<u16>,
+    /// A relative CPU share when CPUs are busy, in docker's v1 units
+    /// (`--cpu-shares`, 2 to 262144, 1024 the default): v1's `cpu.shares`,
+    /// and on v2 the `cpu.weight` it converts to ([`shares_to_weight`]).
+    pub cpu_shares: Option<u64>,
+}
+
+/// A v1 `cpu.shares` value as a v2 `cpu.weight`, the way runc converts it:
+/// 2..=262144 onto 1..=10000, so that the default 1024 becomes 39.
+pub fn shares_to_weight(shares: u64) -> u64 {
+    1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142
+}
+
+/// Parses `--cpu-shares`: 2 to 262144.
+pub fn parse_cpu_shares(text: &str) -> Result<u64, CgroupError> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if (2..=262_144).contains(&n) => Ok(n),
+        _ => Err(CgroupError::InvalidLimit {
+            flag: "--cpu-shares",
+            text: text.to_string(),
+            reason: "use a share from 2 to 262144 (1024 is the default)".into(),
+        }),
+    }
 }
 
 impl Limits {
@@ -147,6 +169,10 @@ pub struct LimitArgs {
     #[arg(long = "pids-limit", value_name = "N", value_parser = |s: &str| parse_pids(s).map_err(|e| e.to_string()))]
     pub pids: Option<u64>,
 
+    /// Relative CPU share when CPUs are busy, 2 to 262144 (1024 the default)
+    #[arg(long = "cpu-shares", value_name = "N", value_parser = |s: &str| parse_cpu_shares(s).map_err(|e| e.to_string()))]
+    pub cpu_shares: Option<u64>,
+
     /// Block I/O weight, 1 to 10000 (cgroup v1's blkio.weight takes 10 to 1000)
     #[arg(long = "io-weight", value_name = "N", value_parser = |s: &str| parse_io_weight(s).map_err(|e| e.to_string()))]
     pub io_weight: Option<u16>,
@@ -160,6 +186,7 @@ impl LimitArgs {
             cpus: self.cpus,
             pids: self.pids,
             io_weight: self.io_weight,
+            cpu_shares: self.cpu_shares,
         }
     }
 }
@@ -196,6 +223,15 @@ mod tests {
         assert!(reason(parse_cpus("half")).contains("positive"));
         assert!(reason(parse_cpus("0.001")).contains("at least 0.01"));
         assert!(reason(parse_cpus("100000")).contains("CPUs"));
+    }
+
+    #[test]
+    fn cpu_shares_convert_to_weights_as_runc_does() {
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+        assert_eq!(parse_cpu_shares("512").unwrap(), 512);
+        assert!(reason(parse_cpu_shares("1")).contains("2 to 262144"));
     }
 
     #[test]
