@@ -296,6 +296,9 @@ pub struct Usage {
     pub memory_peak: Option<u64>,
     /// CPU time, in nanoseconds.
     pub cpu_ns: Option<u64>,
+    /// The most processes at once (v2's `pids.peak`, Linux 6.1; v1 does
+    /// not count it).
+    pub pids_peak: Option<u64>,
     /// How many times a fork was refused at the pids limit.
     pub pids_refused: Option<u64>,
     /// How many processes the OOM killer ended.
@@ -394,12 +397,14 @@ impl Cgroup {
             Hierarchy::V2(_) => Usage {
                 memory_peak: self.number("memory.peak"),
                 cpu_ns: self.keyed("cpu.stat", "usage_usec").map(|us| us * 1000),
+                pids_peak: self.number("pids.peak"),
                 pids_refused: self.keyed("pids.events", "max"),
                 oom_kills: self.keyed("memory.events", "oom_kill"),
             },
             Hierarchy::V1(_) => Usage {
                 memory_peak: self.number("memory.max_usage_in_bytes"),
                 cpu_ns: self.number("cpuacct.usage"),
+                pids_peak: None,
                 pids_refused: self.keyed("pids.events", "max"),
                 oom_kills: self.keyed("memory.oom_control", "oom_kill"),
             },
@@ -677,6 +682,8 @@ mod tests {
         let usage = cgroup.usage();
         assert_eq!(usage.oom_kills, Some(1));
         assert_eq!(usage.cpu_ns, Some(1_500_000_000));
+        fs::write(root.path().join("nslab/9/pids.peak"), "7\n").unwrap();
+        assert_eq!(cgroup.usage().pids_peak, Some(7));
         // Not a real cgroup file system: nothing to kill, and rmdir of a
         // directory holding files fails; keep it from trying.
         cgroup.removed = true;

@@ -54,6 +54,10 @@ pub fn report(usage: &Usage, wall: f64, demo: Option<Demo>, limits: &Limits) {
         or_unknown(usage.cpu_ns.map(|ns| format!("{:.2} s", ns as f64 / 1e9))),
     );
     narrate::observe(
+        "most processes",
+        or_unknown(usage.pids_peak.map(|n| n.to_string())),
+    );
+    narrate::observe(
         "forks refused",
         or_unknown(usage.pids_refused.map(|n| n.to_string())),
     );
