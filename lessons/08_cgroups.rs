@@ -163,6 +163,7 @@ fn main() -> ExitCode {
             name: args.network.name,
             run_dir: Some(run_dir),
             command,
+            ..Spec::default()
         };
         // The cgroup namespace is made by the child after the gate: from
         // the host, before it, there is nothing new to see.

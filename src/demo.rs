@@ -125,6 +125,23 @@ pub const CPU_BURN: &str = r#"echo "inside: timeout 3 yes > /dev/null  (one CPU'
 timeout 3 yes > /dev/null
 echo "inside: done""#;
 
+/// Lesson 09: a new file, a change and a deletion in files of the
+/// layers below, and a directory replaced; and what the top layer did.
+pub const UNION: &str = r#"echo "inside: cat /etc/motd  (a file the top layer adds)"
+cat /etc/motd
+echo "inside: ls /linuxrc  (the base has it; the top layer deleted it)"
+ls /linuxrc 2>&1
+echo "inside: echo hello > /new-file  (a new file: straight into our layer)"
+echo hello > /new-file
+echo "inside: echo '# changed' >> /etc/passwd  (a file of a layer below: copied up, then changed)"
+echo '# changed' >> /etc/passwd
+echo "inside: rm /etc/group  (a file of a layer below: hidden by a whiteout)"
+rm /etc/group
+echo "inside: rm -r /home; mkdir /home  (a directory replaced: made opaque)"
+rm -r /home && mkdir /home && echo mine > /home/made-inside
+echo "inside: ls /etc: $(ls /etc | tr '
+' ' ')""#;
+
 /// Lesson 05: the container's IPC objects. Expects `key` set, by a line
 /// before it, to the lesson's System V key in decimal, as
 /// `/proc/sysvipc/*` lists keys (see `ipc::demo::demo_script`).

@@ -115,7 +115,8 @@ pub enum Leftover {
     EscapeDir(PathBuf),
     /// A half-built or half-replaced rootfs in the state directory.
     Staging(PathBuf),
-    /// Lesson 07's demo volume (`.nslab-volume-<PID>`) of a run that is gone.
+    /// Lesson 07's demo volume (`.nslab-volume-<PID>`) or lesson 09's
+    /// container layer (`.nslab-overlay-<PID>`) of a run that is gone.
     Volume(PathBuf),
     /// Lesson 08's cgroup (`nslab/<PID>` in a cgroup tree) of a run that is
     /// gone.
@@ -597,7 +598,9 @@ impl Leftover {
             Leftover::OldRoot(path) => format!("pivot_root directory {}", path.display()),
             Leftover::EscapeDir(path) => format!("chroot escape directory {}", path.display()),
             Leftover::Staging(path) => format!("rootfs staging directory {}", path.display()),
-            Leftover::Volume(path) => format!("lesson 07's demo volume {}", path.display()),
+            Leftover::Volume(path) => {
+                format!("a killed lesson's volume or layer {}", path.display())
+            }
             Leftover::Cgroup(path) => format!("lesson 08's cgroup {}", path.display()),
             Leftover::Record(path) => format!("container record {}", path.display()),
             Leftover::Lease(path) => format!("address lease {}", path.display()),
@@ -818,11 +821,17 @@ fn staging_leftovers(state: &Path) -> Vec<Leftover> {
         .filter(|dir| is_dir(dir))
         .map(Leftover::Staging)
         .collect();
-    // Lesson 07's demo volumes, named after the lesson's PID.
+    // Lesson 07's demo volumes and lesson 09's container layers, named
+    // after the lesson's PID.
     for name in dir_names(state).unwrap_or_default() {
-        if pid_after(&name, crate::user::VOLUME_PREFIX).is_some_and(gone)
-            && is_dir(&state.join(&name))
-        {
+        let prefixes = [
+            crate::user::VOLUME_PREFIX,
+            crate::overlay::layers::CONTAINER_PREFIX,
+        ];
+        let dead = prefixes
+            .iter()
+            .any(|prefix| pid_after(&name, prefix).is_some_and(gone));
+        if dead && is_dir(&state.join(&name)) {
             found.push(Leftover::Volume(state.join(&name)));
         }
     }

@@ -25,7 +25,7 @@
 //! | [`net`] | 06-net | the network namespace: none, host, bridge (veth pair, bridge, leases), container:NAME |
 //! | [`user`] | 07-user | the user namespace: id maps, the handshake, root inside as an ordinary user outside |
 //! | [`cgroup`] | 08-cgroups | cgroups v1 and v2 behind one interface: limits, joining, counters, the cgroup namespace |
-//! | [`overlay`] | 09 (to come) | overlayfs; for now whether this kernel has it |
+//! | [`overlay`] | 09-union | overlayfs: read-only layers, the container's own writable one, copy-up and whiteouts |
 //! | [`leftovers`] | nslab cleanup | what a killed lesson leaves behind, found by name and removed |
 //! | [`probe`] | nslab doctor | what every facility's `probe` submodule shares: a fact, found without changing the host |
 //! | [`doctor`] | nslab doctor | gathers each facility's probe, then a per-lesson verdict with the fix |
@@ -124,6 +124,9 @@ pub enum Error {
     /// From [`cgroup`].
     #[error(transparent)]
     Cgroup(#[from] cgroup::CgroupError),
+    /// From [`overlay`].
+    #[error(transparent)]
+    Overlay(#[from] overlay::OverlayError),
     /// An error the container's child met before `execve`, reported to
     /// the parent (see [`report`]).
     #[error("{0}")]
@@ -157,6 +160,7 @@ impl Error {
             Error::Record(e) => e.hint(),
             Error::User(e) => e.hint(),
             Error::Cgroup(e) => e.hint(),
+            Error::Overlay(e) => e.hint(),
             Error::Child(report) => report.hint.clone(),
             Error::Chroot(_) | Error::Pid(_) | Error::Uts(_) => None,
         };

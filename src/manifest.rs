@@ -86,6 +86,7 @@ const NET: Need = Need::Ns(Namespace::Net);
 const NET_DEVICES: Need = Need::NetDevices;
 const USER: Need = Need::Ns(Namespace::User);
 const CGROUPS: Need = Need::Cgroups;
+const OVERLAY: Need = Need::Overlay;
 
 /// Every lesson that exists, in order.
 ///
@@ -148,6 +149,12 @@ pub const LESSONS: &[Lesson] = &[
         needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC_NS, IPC, NET, NET_DEVICES, USER, CGROUPS],
         why_root: Some("makes cgroups and writes their limits, which needs root (or a delegated subtree)"),
         next: "09-union builds the root filesystem from layers, with overlayfs.",
+    },
+    Lesson {
+        number: "09", binary: "09-union", title: "overlayfs: layers and a writable top",
+        needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC_NS, IPC, NET, NET_DEVICES, USER, CGROUPS, OVERLAY],
+        why_root: Some("mounts overlayfs outside a user namespace (rootless layers are not built yet)"),
+        next: "10-init-layer adds a layer made for each container: hostname, hosts, resolv.conf.",
     },
 ];
 

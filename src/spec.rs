@@ -16,6 +16,7 @@
 use crate::cgroup::limits::Limits;
 use crate::namespace::Namespace;
 use crate::net::Network;
+use crate::overlay::Overlay;
 use crate::user::IdMaps;
 use crate::uts::Names;
 use std::path::PathBuf;
@@ -41,6 +42,10 @@ pub struct Spec {
     /// joined before the child goes on. With [`Namespace::Cgroup`] in
     /// `namespaces`, it also gets a cgroup namespace rooted there.
     pub limits: Option<Limits>,
+    /// Its root as a stack of layers (lesson 09): the overlay is mounted
+    /// on `root`'s path, in the child's own mount namespace, before it
+    /// pivots there.
+    pub overlay: Option<Overlay>,
     /// Its network (lesson 06); `None` leaves it in the host's, unsaid.
     pub network: Option<Network>,
     /// A name other containers can find it by (`--net container:NAME`);
@@ -279,6 +284,17 @@ impl Spec {
                 ))
             }
             (None, false) => {}
+        }
+        if self.overlay.is_some()
+            && !matches!(
+                &self.root,
+                Some(Root {
+                    enter: Enter::Pivot { .. },
+                    ..
+                })
+            )
+        {
+            return Err(SpecError::MountsWithoutPivot);
         }
         if self.namespaces.contains(&Namespace::Cgroup) && self.limits.is_none() {
             return Err(SpecError::CgroupNamespaceWithoutCgroup);

@@ -275,6 +275,10 @@ fn child_steps(
             } else {
                 mount::skip_private();
             }
+            // The layers, stacked where the root is to be (lesson 09).
+            if let Some(overlay) = &spec.overlay {
+                overlay.mount(path)?;
+            }
             // pivot_root needs the new root to be a mount point, and leaves
             // the old root at /.old-root for the mounts that follow.
             let old_root = mount::pivot_into(path, spec.user.is_some())?;
