@@ -461,6 +461,7 @@ mod tests {
             needs,
             why_root: None,
             next: "",
+            rootless: false,
         }
     }
 
@@ -480,7 +481,7 @@ mod tests {
         assert!(all_can_run(&facts, FUTURE_LESSONS));
         colored::control::set_override(false);
         let report = render(&facts, LESSONS);
-        assert!(report.contains("All 9 lessons can run"), "{report}");
+        assert!(report.contains("All 10 lessons can run"), "{report}");
     }
 
     #[test]
@@ -494,14 +495,14 @@ mod tests {
             report
                 .matches("fix: use a kernel built with CONFIG_SYSVIPC=y")
                 .count(),
-            5,
+            6,
             "{report}"
         );
         assert!(
             report.contains("  ✗ 05-ipc         cannot run\n"),
             "{report}"
         );
-        assert!(report.contains("4 of 9 lessons cannot run"), "{report}");
+        assert!(report.contains("5 of 10 lessons cannot run"), "{report}");
     }
 
     #[test]
@@ -580,7 +581,8 @@ mod tests {
                 "05-ipc",
                 "06-net",
                 "07-user",
-                "08-cgroups"
+                "08-cgroups",
+                "09-union"
             ]
         );
     }
@@ -599,7 +601,8 @@ mod tests {
                 "05-ipc",
                 "06-net",
                 "07-user",
-                "08-cgroups"
+                "08-cgroups",
+                "09-union"
             ]
         );
 
@@ -617,7 +620,8 @@ mod tests {
                 "05-ipc",
                 "06-net",
                 "07-user",
-                "08-cgroups"
+                "08-cgroups",
+                "09-union"
             ]
         );
 
@@ -625,7 +629,7 @@ mod tests {
         facts.mqueue = interpret_mqueue(false, None);
         assert_eq!(
             blocked(LESSONS, &facts),
-            ["05-ipc", "06-net", "07-user", "08-cgroups"]
+            ["05-ipc", "06-net", "07-user", "08-cgroups", "09-union"]
         );
 
         let mut facts = healthy_root_machine();
@@ -637,7 +641,7 @@ mod tests {
         }
         assert_eq!(
             blocked(LESSONS, &facts),
-            ["06-net", "07-user", "08-cgroups"]
+            ["06-net", "07-user", "08-cgroups", "09-union"]
         );
 
         let mut facts = healthy_root_machine();
@@ -647,7 +651,10 @@ mod tests {
                     interpret_namespace(Namespace::User, None, Attempt::AsRoot(Err(Errno::EINVAL)));
             }
         }
-        assert_eq!(blocked(LESSONS, &facts), ["07-user", "08-cgroups"]);
+        assert_eq!(
+            blocked(LESSONS, &facts),
+            ["07-user", "08-cgroups", "09-union"]
+        );
 
         let mut facts = healthy_root_machine();
         facts.net_devices = crate::net::probe::interpret(crate::net::probe::Attempt::Tried(Err((
@@ -656,21 +663,18 @@ mod tests {
         ))));
         assert_eq!(
             blocked(LESSONS, &facts),
-            ["06-net", "07-user", "08-cgroups"]
+            ["06-net", "07-user", "08-cgroups", "09-union"]
         );
 
         let mut facts = healthy_root_machine();
         facts.overlay = interpret_overlay(FILESYSTEMS_WITHOUT_OVERLAY, None);
-        assert!(
-            all_can_run(&facts, LESSONS),
-            "no lesson so far needs overlayfs"
-        );
+        assert_eq!(blocked(LESSONS, &facts), ["09-union"]);
         assert_eq!(blocked(FUTURE_LESSONS, &facts), ["09-union"]);
 
         let mut facts = healthy_root_machine();
         facts.cgroup_controllers =
             interpret_cgroup_controllers(&cgroups_from(CgroupMode::None, "", ""));
-        assert_eq!(blocked(LESSONS, &facts), ["08-cgroups"]);
+        assert_eq!(blocked(LESSONS, &facts), ["08-cgroups", "09-union"]);
         assert_eq!(blocked(FUTURE_LESSONS, &facts), ["08-cgroups"]);
 
         let mut facts = healthy_root_machine();

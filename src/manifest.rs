@@ -46,6 +46,9 @@ pub struct Lesson {
     pub why_root: Option<&'static str>,
     /// What the next lesson adds, for `--help` and the end of the chapter.
     pub next: &'static str,
+    /// Whether it also runs without root, rootless, in a user namespace
+    /// (lessons 07 and 08), leaving out what only root may do.
+    pub rootless: bool,
 }
 
 impl Lesson {
@@ -62,11 +65,11 @@ impl Lesson {
         format!("book/src/{}.md", self.binary)
     }
 
-    /// Whether the lesson can run without root: a lesson with a user
-    /// namespace maps the user who runs it to root inside (lesson 07 on),
-    /// and leaves out what only real root may do (a bridge).
+    /// Whether the lesson can run without root: it maps the user who runs
+    /// it to root inside a user namespace, and leaves out what only real
+    /// root may do (a bridge, cgroups).
     pub fn runs_rootless(&self) -> bool {
-        self.needs(Need::Ns(Namespace::User))
+        self.rootless
     }
 
     /// Whether the lesson needs `need`.
@@ -101,60 +104,70 @@ pub const LESSONS: &[Lesson] = &[
         needs: &[],
         why_root: None,
         next: "01-chroot gives the child its own root directory.",
+        rootless: false,
     },
     Lesson {
         number: "01", binary: "01-chroot", title: "chroot: a different /",
         needs: &[ROOT, ROOTFS],
         why_root: Some("calls chroot(2), which needs CAP_SYS_CHROOT"),
         next: "02-pid gives the child its own PID namespace.",
+        rootless: false,
     },
     Lesson {
         number: "02", binary: "02-pid", title: "PID namespace: PID 1",
         needs: &[ROOT, ROOTFS, PID],
         why_root: Some("creates a PID namespace, which needs CAP_SYS_ADMIN"),
         next: "03-mount gives the child its own mount table and a fresh /proc.",
+        rootless: false,
     },
     Lesson {
         number: "03", binary: "03-mount", title: "Mount namespace and pivot_root",
         needs: &[ROOT, ROOTFS, PID, MNT],
         why_root: Some("creates mount and PID namespaces and mounts file systems, which needs CAP_SYS_ADMIN"),
         next: "04-uts gives the container a hostname of its own.",
+        rootless: false,
     },
     Lesson {
         number: "04", binary: "04-uts", title: "UTS namespace: a hostname of its own",
         needs: &[ROOT, ROOTFS, PID, MNT, UTS],
         why_root: Some("creates mount, PID and UTS namespaces, which needs CAP_SYS_ADMIN"),
         next: "05-ipc gives the container its own IPC objects.",
+        rootless: false,
     },
     Lesson {
         number: "05", binary: "05-ipc", title: "IPC namespace",
         needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC_NS, IPC],
         why_root: Some("creates mount, PID, UTS and IPC namespaces, which needs CAP_SYS_ADMIN"),
         next: "06-net gives the container a network stack of its own.",
+        rootless: false,
     },
     Lesson {
         number: "06", binary: "06-net", title: "Network namespace: none, host, bridge, container",
         needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC_NS, IPC, NET, NET_DEVICES],
         why_root: Some("creates mount, PID, UTS, IPC and network namespaces and network devices, which needs CAP_SYS_ADMIN and CAP_NET_ADMIN"),
         next: "07-user makes root inside the container an ordinary user outside.",
+        rootless: false,
     },
     Lesson {
         number: "07", binary: "07-user", title: "User namespace: root inside, nobody outside",
         needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC_NS, IPC, NET, NET_DEVICES, USER],
         why_root: Some("writes id maps for any range of host ids, and plugs in the network, which needs CAP_SETUID and CAP_NET_ADMIN"),
         next: "08-cgroups limits what the container may use.",
+        rootless: true,
     },
     Lesson {
         number: "08", binary: "08-cgroups", title: "cgroups: limits on what it uses",
         needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC_NS, IPC, NET, NET_DEVICES, USER, CGROUPS],
         why_root: Some("makes cgroups and writes their limits, which needs root (or a delegated subtree)"),
         next: "09-union builds the root filesystem from layers, with overlayfs.",
+        rootless: true,
     },
     Lesson {
         number: "09", binary: "09-union", title: "overlayfs: layers and a writable top",
         needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC_NS, IPC, NET, NET_DEVICES, USER, CGROUPS, OVERLAY],
         why_root: Some("mounts overlayfs outside a user namespace (rootless layers are not built yet)"),
         next: "10-init-layer adds a layer made for each container: hostname, hosts, resolv.conf.",
+        rootless: false,
     },
 ];
 

@@ -103,6 +103,7 @@ pub struct Overlay {
 pub const OPTIONS_MAX: usize = 4096;
 
 impl Overlay {
+    // ANCHOR: options
     /// The mount options: `lowerdir=TOP:…:BOTTOM,upperdir=…,workdir=…`.
     /// `:` separates lower layers and `,` options, so a path holding
     /// either is refused rather than escaped; more layers than fit in one
@@ -131,6 +132,7 @@ impl Overlay {
         }
         Ok(options)
     }
+    // ANCHOR_END: options
 
     /// Mounts the overlay on `target`, in the child's own mount namespace
     /// (after its mounts are private, before pivot_root into `target`).

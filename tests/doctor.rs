@@ -92,6 +92,7 @@ fn lesson_binary(name: &str) -> &'static str {
         "06-net" => env!("CARGO_BIN_EXE_06-net"),
         "07-user" => env!("CARGO_BIN_EXE_07-user"),
         "08-cgroups" => env!("CARGO_BIN_EXE_08-cgroups"),
+        "09-union" => env!("CARGO_BIN_EXE_09-union"),
         other => panic!("the doctor lists {other}, which this test does not know: add it here"),
     }
 }
@@ -181,7 +182,7 @@ fn every_lesson_it_says_can_run_runs() {
     );
     for name in can_run {
         let mut cmd = common::lesson(lesson_binary(name));
-        if matches!(name, "06-net" | "07-user" | "08-cgroups") {
+        if matches!(name, "06-net" | "07-user" | "08-cgroups" | "09-union") {
             // Its bridge and veth pair go in a network namespace of the
             // test's own, never on the machine's network.
             let run = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("run-doctor");
@@ -246,7 +247,8 @@ fn the_report_lists_the_lessons_that_exist() {
             "05-ipc",
             "06-net",
             "07-user",
-            "08-cgroups"
+            "08-cgroups",
+            "09-union"
         ]
     );
 }
@@ -293,7 +295,7 @@ fn without_root_it_diagnoses_instead_of_failing() {
             .lines()
             .find(|line| line.contains(&name))
             .unwrap_or_else(|| panic!("no {name} line in\n{report}"));
-        if name == "07-user" || name == "08-cgroups" {
+        if matches!(name.as_str(), "07-user" | "08-cgroups") {
             // Rootless: root does not stop it; what could not be tested
             // without root leaves it unverified, never "cannot run".
             assert!(

@@ -45,6 +45,11 @@ fn counter(out: &str, label: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {label} in\n{out}"))
 }
 
+/// The demo snapshot and the SIGKILL test take turns: what a killed run
+/// leaves (its cgroup) is visible to every lesson, whose start would
+/// report it.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn settings() -> insta::Settings {
     let mut settings = common::settings();
     // nslab's parent cgroups are shared by every container: whether this
@@ -76,6 +81,7 @@ fn settings() -> insta::Settings {
 #[ignore = "needs root: run by scripts/test.sh as root"]
 fn demo_narration_and_output() {
     require_root!();
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     common::rootfs();
     let run = run_dir("demo");
     let mut cmd = common::lesson("unshare");
@@ -206,6 +212,7 @@ fn v2_on_the_real_unified_hierarchy_places_kills_and_removes() {
 #[ignore = "needs root: run by scripts/test.sh as root"]
 fn a_killed_lessons_cgroup_is_removed_by_nslab_cleanup() {
     require_root!();
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     common::rootfs();
     let run = run_dir("sigkill");
     // The lesson's pid names its cgroup; SIGKILL leaves it behind (its

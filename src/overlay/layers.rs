@@ -81,6 +81,7 @@ pub struct ContainerLayers {
 }
 
 impl ContainerLayers {
+    // ANCHOR: container
     /// Makes `<state>/.nslab-overlay-<pid>/{upper,work,merged}`.
     pub fn create(state_dir: &Path, keep: bool) -> Result<ContainerLayers, OverlayError> {
         let state_dir = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
@@ -96,6 +97,7 @@ impl ContainerLayers {
         }
         Ok(layers)
     }
+    // ANCHOR_END: container
 
     /// The overlay of `lower` (top first) under this container's layer.
     pub fn overlay(&self, lower: Vec<PathBuf>) -> Overlay {
@@ -183,6 +185,7 @@ pub fn changes(upper: &Path) -> Vec<(String, Change)> {
             };
             let inside = format!("/{}", path.strip_prefix(upper).unwrap_or(&path).display());
             let kind = meta.file_type();
+            // ANCHOR: changes
             let change = if kind.is_char_device() && meta.rdev() == 0 {
                 Change::Whiteout
             } else if kind.is_dir() {
@@ -195,6 +198,7 @@ pub fn changes(upper: &Path) -> Vec<(String, Change)> {
             } else {
                 Change::Written
             };
+            // ANCHOR_END: changes
             found.push((inside, change));
         }
     }
