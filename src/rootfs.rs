@@ -570,11 +570,23 @@ fn staging_pid(name: &OsStr) -> Option<i32> {
     pid.parse().ok().filter(|pid| *pid > 0)
 }
 
-/// Whether process `pid` still exists. kill(2) with signal 0 checks without
-/// sending anything: ESRCH means no such process; EPERM means it exists
-/// but is not ours to signal. `nslab cleanup` decides with it too.
+/// Whether process `pid` still exists and can still act: kill(2) with
+/// signal 0 checks without sending anything (ESRCH: no such process;
+/// EPERM: it exists but is not ours to signal), and a zombie counts as
+/// gone. `nslab cleanup` decides with it too.
 pub fn is_alive(pid: i32) -> bool {
-    kill(Pid::from_raw(pid), None) != Err(Errno::ESRCH)
+    if kill(Pid::from_raw(pid), None) == Err(Errno::ESRCH) {
+        return false;
+    }
+    // A zombie (killed, not yet reaped by its parent) still answers
+    // kill(pid, 0), but it will never clean up again: its state in
+    // /proc/<pid>/stat, after the command name in parentheses, is Z.
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => true,
+    }
 }
 
 /// The staging directories (`.rootfs.building-<pid>`) and old trees put
@@ -1088,6 +1100,23 @@ fn copy_file(from: &Path, to: &Path) -> Result<(), RootfsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zombie_is_not_alive() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        // Exited, not yet reaped: a zombie.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while is_alive(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let zombie_alive = is_alive(pid);
+        let still_listed = Path::new(&format!("/proc/{pid}")).exists();
+        child.wait().unwrap();
+        assert!(still_listed, "it was reaped too early to be a zombie");
+        assert!(!zombie_alive, "a zombie counted as alive");
+        assert!(is_alive(std::process::id() as i32));
+    }
     use std::os::fd::AsRawFd;
 
     #[test]
