@@ -142,6 +142,13 @@ rm -r /home && mkdir /home && echo mine > /home/made-inside
 echo "inside: ls /etc: $(ls /etc | tr '
 ' ' ')""#;
 
+/// Lesson 10: the three files the init layer made for this container.
+pub const INIT_LAYER: &str = r#"for f in /etc/hostname /etc/hosts /etc/resolv.conf; do
+  echo "inside: cat $f"
+  while read -r line; do echo "  $line"; done < $f
+done
+echo "inside: hostname: $(uname -n)""#;
+
 /// Lesson 05: the container's IPC objects. Expects `key` set, by a line
 /// before it, to the lesson's System V key in decimal, as
 /// `/proc/sysvipc/*` lists keys (see `ipc::demo::demo_script`).

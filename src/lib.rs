@@ -25,6 +25,7 @@
 //! | [`net`] | 06-net | the network namespace: none, host, bridge (veth pair, bridge, leases), container:NAME |
 //! | [`user`] | 07-user | the user namespace: id maps, the handshake, root inside as an ordinary user outside |
 //! | [`cgroup`] | 08-cgroups | cgroups v1 and v2 behind one interface: limits, joining, counters, the cgroup namespace |
+//! | [`init_layer`] | 10-init-layer | the files made for one container: /etc/hostname, /etc/hosts, /etc/resolv.conf |
 //! | [`overlay`] | 09-union | overlayfs: read-only layers, the container's own writable one, copy-up and whiteouts |
 //! | [`leftovers`] | nslab cleanup | what a killed lesson leaves behind, found by name and removed |
 //! | [`probe`] | nslab doctor | what every facility's `probe` submodule shares: a fact, found without changing the host |
@@ -50,6 +51,7 @@ pub mod cgroup;
 pub mod chroot;
 pub mod demo;
 pub mod doctor;
+pub mod init_layer;
 pub mod ipc;
 pub mod leftovers;
 pub mod lesson;
@@ -127,6 +129,9 @@ pub enum Error {
     /// From [`overlay`].
     #[error(transparent)]
     Overlay(#[from] overlay::OverlayError),
+    /// From [`init_layer`].
+    #[error(transparent)]
+    InitLayer(#[from] init_layer::InitLayerError),
     /// An error the container's child met before `execve`, reported to
     /// the parent (see [`report`]).
     #[error("{0}")]
@@ -161,6 +166,7 @@ impl Error {
             Error::User(e) => e.hint(),
             Error::Cgroup(e) => e.hint(),
             Error::Overlay(e) => e.hint(),
+            Error::InitLayer(e) => e.hint(),
             Error::Child(report) => report.hint.clone(),
             Error::Chroot(_) | Error::Pid(_) | Error::Uts(_) => None,
         };

@@ -169,6 +169,13 @@ pub const LESSONS: &[Lesson] = &[
         next: "10-init-layer adds a layer made for each container: hostname, hosts, resolv.conf.",
         rootless: false,
     },
+    Lesson {
+        number: "10", binary: "10-init-layer", title: "The init layer: files made for one container",
+        needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC_NS, IPC, NET, NET_DEVICES, USER, CGROUPS, OVERLAY],
+        why_root: Some("mounts overlayfs outside a user namespace (rootless layers are not built yet)"),
+        next: "11-lockdown takes away what root inside still has: capabilities, system calls, paths.",
+        rootless: false,
+    },
 ];
 
 /// The lesson whose binary is `binary`.

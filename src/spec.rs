@@ -46,6 +46,10 @@ pub struct Spec {
     /// on `root`'s path, in the child's own mount namespace, before it
     /// pivots there.
     pub overlay: Option<Overlay>,
+    /// A directory to fill with its init layer (lesson 10): `/etc/hostname`,
+    /// `/etc/hosts` and `/etc/resolv.conf` made for it, once its address
+    /// is known. The overlay lists it among its lower layers.
+    pub init_layer: Option<PathBuf>,
     /// Its network (lesson 06); `None` leaves it in the host's, unsaid.
     pub network: Option<Network>,
     /// A name other containers can find it by (`--net container:NAME`);

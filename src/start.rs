@@ -29,7 +29,7 @@ use crate::cgroup::group::{Cgroup, Hierarchy, Usage};
 use crate::namespace::Namespace;
 use crate::process::{self, Child, Exit};
 use crate::spec::{Enter, Mount, Root, Spec};
-use crate::{cgroup, chroot, ipc, mount, net, record, user, uts, Error};
+use crate::{cgroup, chroot, init_layer, ipc, mount, net, record, user, uts, Error};
 use nix::unistd::Pid;
 use std::convert::Infallible;
 use std::path::Path;
@@ -157,6 +157,17 @@ pub fn create(
         (Some(network), None) => Some(net::prepare(network, Path::new(record::DEFAULT_RUN_DIR))?),
         (None, _) => None,
     };
+    // The init layer, once the network has given the container an address.
+    if let Some(dir) = &spec.init_layer {
+        let name = spec
+            .names
+            .as_ref()
+            .map_or(crate::uts::DEFAULT_HOSTNAME, |names| {
+                names.hostname.as_str()
+            });
+        let address = network.as_ref().and_then(net::Prepared::address);
+        init_layer::write(dir, name, address)?;
+    }
     // A cgroup namespace is made by the child itself, once it is in its
     // cgroup (see `cgroup::enter_namespace`), not at clone time.
     let clone_namespaces: Vec<Namespace> = spec

@@ -418,6 +418,14 @@ impl Prepared {
     }
     // ANCHOR_END: inside
 
+    /// The container's address, on the bridge.
+    pub fn address(&self) -> Option<std::net::Ipv4Addr> {
+        match self {
+            Prepared::Bridge { lease, .. } => Some(lease.address()),
+            _ => None,
+        }
+    }
+
     /// The namespace this step makes the child be born into, if any.
     pub fn namespace(&self) -> Option<Namespace> {
         matches!(self, Prepared::Loopback | Prepared::Bridge { .. }).then_some(Namespace::Net)

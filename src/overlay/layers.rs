@@ -117,6 +117,12 @@ impl ContainerLayers {
     pub fn upper(&self) -> PathBuf {
         self.dir.join("upper")
     }
+
+    /// The container's init layer (lesson 10), made and filled by the
+    /// start sequence.
+    pub fn init(&self) -> PathBuf {
+        self.dir.join("init")
+    }
 }
 
 impl Drop for ContainerLayers {
