@@ -481,7 +481,7 @@ mod tests {
         assert!(all_can_run(&facts, FUTURE_LESSONS));
         colored::control::set_override(false);
         let report = render(&facts, LESSONS);
-        assert!(report.contains("All 10 lessons can run"), "{report}");
+        assert!(report.contains("All 11 lessons can run"), "{report}");
     }
 
     #[test]
@@ -495,14 +495,14 @@ mod tests {
             report
                 .matches("fix: use a kernel built with CONFIG_SYSVIPC=y")
                 .count(),
-            6,
+            7,
             "{report}"
         );
         assert!(
             report.contains("  ✗ 05-ipc         cannot run\n"),
             "{report}"
         );
-        assert!(report.contains("5 of 10 lessons cannot run"), "{report}");
+        assert!(report.contains("6 of 11 lessons cannot run"), "{report}");
     }
 
     #[test]
@@ -582,7 +582,8 @@ mod tests {
                 "06-net",
                 "07-user",
                 "08-cgroups",
-                "09-union"
+                "09-union",
+                "10-init-layer"
             ]
         );
     }
@@ -602,7 +603,8 @@ mod tests {
                 "06-net",
                 "07-user",
                 "08-cgroups",
-                "09-union"
+                "09-union",
+                "10-init-layer"
             ]
         );
 
@@ -621,7 +623,8 @@ mod tests {
                 "06-net",
                 "07-user",
                 "08-cgroups",
-                "09-union"
+                "09-union",
+                "10-init-layer"
             ]
         );
 
@@ -629,7 +632,14 @@ mod tests {
         facts.mqueue = interpret_mqueue(false, None);
         assert_eq!(
             blocked(LESSONS, &facts),
-            ["05-ipc", "06-net", "07-user", "08-cgroups", "09-union"]
+            [
+                "05-ipc",
+                "06-net",
+                "07-user",
+                "08-cgroups",
+                "09-union",
+                "10-init-layer"
+            ]
         );
 
         let mut facts = healthy_root_machine();
@@ -641,7 +651,13 @@ mod tests {
         }
         assert_eq!(
             blocked(LESSONS, &facts),
-            ["06-net", "07-user", "08-cgroups", "09-union"]
+            [
+                "06-net",
+                "07-user",
+                "08-cgroups",
+                "09-union",
+                "10-init-layer"
+            ]
         );
 
         let mut facts = healthy_root_machine();
@@ -653,7 +669,7 @@ mod tests {
         }
         assert_eq!(
             blocked(LESSONS, &facts),
-            ["07-user", "08-cgroups", "09-union"]
+            ["07-user", "08-cgroups", "09-union", "10-init-layer"]
         );
 
         let mut facts = healthy_root_machine();
@@ -663,18 +679,27 @@ mod tests {
         ))));
         assert_eq!(
             blocked(LESSONS, &facts),
-            ["06-net", "07-user", "08-cgroups", "09-union"]
+            [
+                "06-net",
+                "07-user",
+                "08-cgroups",
+                "09-union",
+                "10-init-layer"
+            ]
         );
 
         let mut facts = healthy_root_machine();
         facts.overlay = interpret_overlay(FILESYSTEMS_WITHOUT_OVERLAY, None);
-        assert_eq!(blocked(LESSONS, &facts), ["09-union"]);
+        assert_eq!(blocked(LESSONS, &facts), ["09-union", "10-init-layer"]);
         assert_eq!(blocked(FUTURE_LESSONS, &facts), ["09-union"]);
 
         let mut facts = healthy_root_machine();
         facts.cgroup_controllers =
             interpret_cgroup_controllers(&cgroups_from(CgroupMode::None, "", ""));
-        assert_eq!(blocked(LESSONS, &facts), ["08-cgroups", "09-union"]);
+        assert_eq!(
+            blocked(LESSONS, &facts),
+            ["08-cgroups", "09-union", "10-init-layer"]
+        );
         assert_eq!(blocked(FUTURE_LESSONS, &facts), ["08-cgroups"]);
 
         let mut facts = healthy_root_machine();

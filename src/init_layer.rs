@@ -46,6 +46,7 @@ impl InitLayerError {
     }
 }
 
+// ANCHOR: hosts
 /// `/etc/hostname`: the name, and a newline.
 pub fn hostname_file(name: &str) -> String {
     format!("{name}\n")
@@ -62,7 +63,9 @@ pub fn hosts_file(name: &str, address: Option<Ipv4Addr>) -> String {
          {own}\t{name}\n"
     )
 }
+// ANCHOR_END: hosts
 
+// ANCHOR: resolv
 /// Whether a nameserver address is a loopback one (127.0.0.0/8, ::1): the
 /// host's own resolver (systemd-resolved's 127.0.0.53, dnsmasq's
 /// 127.0.0.1), which inside the container's network namespace is the
@@ -106,6 +109,7 @@ pub fn resolv_conf(host: &str) -> String {
     }
     out
 }
+// ANCHOR_END: resolv
 
 /// Writes the three files into `dir`, the container's init layer: the
 /// parent's step once the network has given the container its address.

@@ -93,6 +93,7 @@ fn lesson_binary(name: &str) -> &'static str {
         "07-user" => env!("CARGO_BIN_EXE_07-user"),
         "08-cgroups" => env!("CARGO_BIN_EXE_08-cgroups"),
         "09-union" => env!("CARGO_BIN_EXE_09-union"),
+        "10-init-layer" => env!("CARGO_BIN_EXE_10-init-layer"),
         other => panic!("the doctor lists {other}, which this test does not know: add it here"),
     }
 }
@@ -182,7 +183,10 @@ fn every_lesson_it_says_can_run_runs() {
     );
     for name in can_run {
         let mut cmd = common::lesson(lesson_binary(name));
-        if matches!(name, "06-net" | "07-user" | "08-cgroups" | "09-union") {
+        if matches!(
+            name,
+            "06-net" | "07-user" | "08-cgroups" | "09-union" | "10-init-layer"
+        ) {
             // Its bridge and veth pair go in a network namespace of the
             // test's own, never on the machine's network.
             let run = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("run-doctor");
@@ -248,7 +252,8 @@ fn the_report_lists_the_lessons_that_exist() {
             "06-net",
             "07-user",
             "08-cgroups",
-            "09-union"
+            "09-union",
+            "10-init-layer"
         ]
     );
 }
