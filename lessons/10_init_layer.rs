@@ -70,6 +70,10 @@ struct Args {
     #[arg(long)]
     keep: bool,
 
+    /// Show a host directory inside, HOST:CTR or HOST:CTR:ro; repeat for more
+    #[arg(long = "volume", short = 'v', value_name = "HOST:CTR[:ro]")]
+    volumes: Vec<nslab::mount::Volume>,
+
     /// The command to run instead of the demo; put it after `--`
     #[arg(last = true, value_name = "CMD")]
     command: Vec<String>,
@@ -131,7 +135,11 @@ fn main() -> ExitCode {
             root: Some(Root::pivot(container.merged())),
             overlay: Some(overlay),
             init_layer: Some(container.init()),
-            mounts: [&Mount::STANDARD[..], &[Mount::Mqueue]].concat(),
+            mounts: [&Mount::STANDARD[..], &[Mount::Mqueue]]
+                .concat()
+                .into_iter()
+                .chain(args.volumes.iter().map(nslab::mount::Volume::mount))
+                .collect(),
             names: Some(args.names.into()),
             limits: Some(limits),
             network: Some(network),

@@ -125,6 +125,8 @@ pub enum Mount {
         source: PathBuf,
         /// Where it appears inside.
         target: PathBuf,
+        /// Read-only inside (`--volume HOST:CTR:ro`).
+        read_only: bool,
     },
 }
 

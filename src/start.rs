@@ -322,7 +322,11 @@ fn mount_one(each: &Mount) -> Result<(), Error> {
         Mount::Sys => mount::mount_sys()?,
         Mount::Tmp => mount::mount_tmp()?,
         Mount::Mqueue => ipc::mount_mqueue()?,
-        Mount::Bind { source, target } => mount::bind_host_dir(source, target)?,
+        Mount::Bind {
+            source,
+            target,
+            read_only,
+        } => mount::bind_host_dir(source, target, *read_only)?,
     }
     Ok(())
 }

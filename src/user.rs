@@ -449,6 +449,7 @@ impl DemoVolume {
         crate::spec::Mount::Bind {
             source: self.host.clone(),
             target: PathBuf::from(VOLUME_INSIDE),
+            read_only: false,
         }
     }
 

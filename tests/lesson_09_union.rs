@@ -240,3 +240,106 @@ fn bad_layers_are_refused_and_leave_nothing() {
     assert!(left.is_empty(), "a refused run left its layer: {left:?}");
     let _ = std::fs::remove_dir_all(&state);
 }
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn volumes_show_a_host_directory_read_write_or_read_only() {
+    require_root!();
+    common::rootfs();
+    let host = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("volume-09");
+    let _ = std::fs::remove_dir_all(&host);
+    std::fs::create_dir_all(&host).unwrap();
+    let rw = format!("{}:/data", host.display());
+    let ro = format!("{}:/data:ro", host.display());
+    let (code, out, err) = lesson(
+        "vol",
+        &[
+            "-q",
+            "--net",
+            "none",
+            "--volume",
+            &rw,
+            "--",
+            "sh",
+            "-c",
+            "echo hi > /data/from-inside",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        std::fs::read_to_string(host.join("from-inside")).unwrap(),
+        "hi\n"
+    );
+    let (code, out, err) = lesson(
+        "volro",
+        &[
+            "-q",
+            "--net",
+            "none",
+            "--volume",
+            &ro,
+            "--",
+            "sh",
+            "-c",
+            "cat /data/from-inside; ( : > /data/x ) 2>&1; true",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("hi\n") && out.contains("Read-only file system"),
+        "{out}"
+    );
+    assert!(!host.join("x").exists());
+    let _ = std::fs::remove_dir_all(&host);
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn a_symlink_in_the_rootfs_does_not_redirect_a_volume_out_of_it() {
+    require_root!();
+    let base = common::rootfs();
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    // A hostile layer: /data leads, through the old root still attached
+    // while mounts are made, to a directory of the host's.
+    let victim = tmp.join("victim-09");
+    let layer = tmp.join("hostile-layer-09");
+    let host = tmp.join("volume-09-hostile");
+    for dir in [&victim, &layer, &host] {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::os::unix::fs::symlink(
+        format!("/.old-root{}", victim.display()),
+        layer.join("data"),
+    )
+    .unwrap();
+    let volume = format!("{}:/data/x", host.display());
+    let (code, out, err) = lesson(
+        "hostile",
+        &[
+            "-q",
+            "--net",
+            "none",
+            "--layer",
+            layer.to_str().unwrap(),
+            "--layer",
+            base.to_str().unwrap(),
+            "--volume",
+            &volume,
+            "--",
+            "true",
+        ],
+    );
+    assert_ne!(code, 0, "the mount went ahead: {out}{err}");
+    assert!(
+        err.contains("is a symlink, which could lead out of the rootfs"),
+        "{err}"
+    );
+    assert!(
+        !victim.join("x").exists(),
+        "a mount point was made in the host's directory"
+    );
+    for dir in [&victim, &layer, &host] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -45,6 +45,14 @@ pub const OLD_ROOT: &str = ".old-root";
 /// What can go wrong while setting up a container's mounts.
 #[derive(Debug, thiserror::Error)]
 pub enum MountError {
+    /// A mount target inside the container that could lead elsewhere.
+    #[error("refusing to mount on {}: {why}", target.display())]
+    UnsafeTarget {
+        /// The target, inside the container.
+        target: PathBuf,
+        /// Why.
+        why: String,
+    },
     /// `mount(2)` failed.
     #[error("failed to mount {what} on {}", target.display())]
     Mount {
@@ -569,10 +577,10 @@ fn bind_host_device(dev: &Path, name: &str) -> Result<(), MountError> {
 /// show through the map, and root inside may write only where the owner
 /// is an id of its map (lesson 07).
 // ANCHOR: bind
-pub fn bind_host_dir(source: &Path, target: &Path) -> Result<(), MountError> {
+pub fn bind_host_dir(source: &Path, target: &Path, read_only: bool) -> Result<(), MountError> {
     let relative = source.strip_prefix("/").unwrap_or(source);
     let through_old_root = Path::new("/").join(OLD_ROOT).join(relative);
-    ensure_dir(target, 0o755)?;
+    make_target(target)?;
     mount(
         "a host directory",
         Some(through_old_root.to_str().unwrap_or_default()),
@@ -581,6 +589,17 @@ pub fn bind_host_dir(source: &Path, target: &Path) -> Result<(), MountError> {
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None,
     )?;
+    if read_only {
+        // A bind mount takes MS_RDONLY only on a remount (mount(2)).
+        mount(
+            "the host directory, read-only",
+            None,
+            target,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None,
+        )?;
+    }
     narrate::explain(format!(
         "the host's {} is {} inside: the same files, the same owners",
         source.display(),
@@ -589,6 +608,118 @@ pub fn bind_host_dir(source: &Path, target: &Path) -> Result<(), MountError> {
     Ok(())
 }
 // ANCHOR_END: bind
+
+/// A host directory to show inside, docker's `--volume HOST:CTR[:ro]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    /// The host's directory (absolute, existing).
+    pub host: PathBuf,
+    /// Where it appears inside (absolute, no `..`).
+    pub inside: PathBuf,
+    /// Read-only inside.
+    pub read_only: bool,
+}
+
+impl std::str::FromStr for Volume {
+    type Err = String;
+
+    /// Parses `HOST:CTR` or `HOST:CTR:ro`, checking what can be checked
+    /// before anything exists: both absolute, the host's a directory, no
+    /// `..` inside. Symlinks inside the rootfs are checked when mounting.
+    fn from_str(text: &str) -> Result<Volume, String> {
+        let fields: Vec<&str> = text.split(':').collect();
+        let (host, inside, read_only) = match fields[..] {
+            [host, inside] => (host, inside, false),
+            [host, inside, "ro"] => (host, inside, true),
+            [host, inside, "rw"] => (host, inside, false),
+            _ => return Err(format!("{text:?} is not HOST:CTR or HOST:CTR:ro")),
+        };
+        let host = PathBuf::from(host);
+        if !host.is_absolute() || !host.is_dir() {
+            return Err(format!(
+                "{}: the host's side must be an existing directory, given by its absolute path",
+                host.display()
+            ));
+        }
+        let inside = PathBuf::from(inside);
+        if !inside.is_absolute()
+            || inside
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+            || inside == Path::new("/")
+        {
+            return Err(format!(
+                "{}: the container's side must be an absolute path, not /, without '..'",
+                inside.display()
+            ));
+        }
+        Ok(Volume {
+            host,
+            inside,
+            read_only,
+        })
+    }
+}
+
+impl Volume {
+    /// The mount that shows it inside.
+    pub fn mount(&self) -> crate::spec::Mount {
+        crate::spec::Mount::Bind {
+            source: self.host.clone(),
+            target: self.inside.clone(),
+            read_only: self.read_only,
+        }
+    }
+}
+
+/// Makes the mount point `target` inside the container, one directory at a
+/// time, refusing any symlink on the way.
+///
+/// The rootfs is not to be trusted: an image may hold `data -> /.old-root/etc`,
+/// and a mount on `/data/x` would then land on the host's `/etc` (the old
+/// root is still attached while mounts are made). runc resolves such links
+/// inside the root (CVE-2021-30465 was a race in doing so); nslab refuses
+/// them: the container has no other process yet, so what is checked here
+/// is what gets mounted on.
+// ANCHOR: make_target
+fn make_target(target: &Path) -> Result<(), MountError> {
+    use std::path::Component;
+    let unsafe_target = |why: &str| MountError::UnsafeTarget {
+        target: target.to_path_buf(),
+        why: why.to_string(),
+    };
+    if !target.is_absolute() {
+        return Err(unsafe_target("it is not an absolute path"));
+    }
+    let mut path = PathBuf::from("/");
+    for component in target.components().skip(1) {
+        let Component::Normal(name) = component else {
+            return Err(unsafe_target("it has a '..' or '.' in it"));
+        };
+        path.push(name);
+        if path == Path::new("/").join(OLD_ROOT) {
+            return Err(unsafe_target("it is under the host's old root"));
+        }
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(unsafe_target(&format!(
+                    "{} is a symlink, which could lead out of the rootfs",
+                    path.display()
+                )))
+            }
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(unsafe_target(&format!(
+                    "{} is not a directory",
+                    path.display()
+                )))
+            }
+            Err(_) => mkdir(&path, 0o755)?,
+        }
+    }
+    Ok(())
+}
+// ANCHOR_END: make_target
 
 /// Binds the lesson's terminal, if it has one, onto `/dev/console`.
 fn bind_console(dev: &Path) -> Result<(), MountError> {
