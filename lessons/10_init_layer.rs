@@ -82,9 +82,23 @@ struct Args {
 fn main() -> ExitCode {
     let args: Args = lesson::parse("10-init-layer");
     lesson::main("10-init-layer", args.output.quiet, || {
+        // Without root: rootless, as lesson 07 (your ids as root inside),
+        // with no cgroup and no bridge, and overlayfs mounted inside the
+        // user namespace (Linux 5.11).
+        let root = nix::unistd::geteuid().is_root();
+        let maps = (!root).then(nslab::user::rootless_maps);
+        if let Some(maps) = &maps {
+            maps.check()?;
+            nslab::narrate::explain(
+                "not root: rootless, your ids as root inside, no cgroup, no bridge; \
+                 the overlay is mounted inside the user namespace",
+            );
+        }
         let limits = args.limits.limits();
-        let hierarchy = nslab::cgroup::group::Hierarchy::detect()?;
-        nslab::cgroup::group::setup_plan(&hierarchy, "check", &limits)?;
+        if root {
+            let hierarchy = nslab::cgroup::group::Hierarchy::detect()?;
+            nslab::cgroup::group::setup_plan(&hierarchy, "check", &limits)?;
+        }
         for layer in &args.layers {
             if !layer.is_dir() {
                 return Err(nslab::overlay::OverlayError::NotADirectory {
@@ -112,14 +126,17 @@ fn main() -> ExitCode {
         let lower: Vec<PathBuf> = std::iter::once(container.init())
             .chain(image.iter().cloned())
             .collect();
-        let overlay = container.overlay(lower.clone());
+        let overlay = container.overlay(lower.clone(), !root);
         overlay.options()?;
         // ANCHOR_END: layers
         let host_mounts = mount::MountTable::read()?;
         let host_names = uts::observe::HostNames::read()?;
         let command = demo::or_demo(args.command, &[demo::INIT_LAYER]);
         let run_dir = args.network.run_dir();
-        let network = args.network.net;
+        let mut network = args.network.net;
+        if network == net::Network::Bridge && !root {
+            network = net::Network::None;
+        }
         let mut namespaces = vec![
             Namespace::Pid,
             Namespace::Mnt,
@@ -129,7 +146,11 @@ fn main() -> ExitCode {
         if network.creates_namespace() {
             namespaces.push(Namespace::Net);
         }
-        namespaces.push(Namespace::Cgroup);
+        if root {
+            namespaces.push(Namespace::Cgroup);
+        } else {
+            namespaces.insert(0, Namespace::User);
+        }
         let spec = Spec {
             namespaces,
             root: Some(Root::pivot(container.merged())),
@@ -141,7 +162,8 @@ fn main() -> ExitCode {
                 .chain(args.volumes.iter().map(nslab::mount::Volume::mount))
                 .collect(),
             names: Some(args.names.into()),
-            limits: Some(limits),
+            limits: root.then_some(limits),
+            user: maps,
             network: Some(network),
             name: args.network.name,
             run_dir: Some(run_dir),

@@ -165,16 +165,16 @@ pub const LESSONS: &[Lesson] = &[
     Lesson {
         number: "09", binary: "09-union", title: "overlayfs: layers and a writable top",
         needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC_NS, IPC, NET, NET_DEVICES, USER, CGROUPS, OVERLAY],
-        why_root: Some("mounts overlayfs outside a user namespace (rootless layers are not built yet)"),
+        why_root: Some("makes cgroups and network devices and mounts overlayfs for any user (without root it runs rootless)"),
         next: "10-init-layer adds a layer made for each container: hostname, hosts, resolv.conf.",
-        rootless: false,
+        rootless: true,
     },
     Lesson {
         number: "10", binary: "10-init-layer", title: "The init layer: files made for one container",
         needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC_NS, IPC, NET, NET_DEVICES, USER, CGROUPS, OVERLAY],
-        why_root: Some("mounts overlayfs outside a user namespace (rootless layers are not built yet)"),
+        why_root: Some("makes cgroups and network devices and mounts overlayfs for any user (without root it runs rootless)"),
         next: "11-lockdown takes away what root inside still has: capabilities, system calls, paths.",
-        rootless: false,
+        rootless: true,
     },
 ];
 

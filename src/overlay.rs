@@ -97,6 +97,10 @@ pub struct Overlay {
     pub upper: PathBuf,
     /// overlayfs's work directory.
     pub work: PathBuf,
+    /// Mounted in a user namespace (Linux 5.11): overlayfs then keeps its
+    /// own marks (opaque directories) in `user.overlay.*` attributes, the
+    /// only ones an unprivileged mounter may set (`userxattr`).
+    pub userxattr: bool,
 }
 
 /// The most bytes mount(2) takes as `data`: one page.
@@ -117,12 +121,15 @@ impl Overlay {
             }
         }
         let lower: Vec<String> = self.lower.iter().map(|p| p.display().to_string()).collect();
-        let options = format!(
+        let mut options = format!(
             "lowerdir={},upperdir={},workdir={}",
             lower.join(":"),
             self.upper.display(),
             self.work.display()
         );
+        if self.userxattr {
+            options.push_str(",userxattr");
+        }
         if options.len() >= OPTIONS_MAX {
             return Err(OverlayError::TooManyLayers {
                 count: self.lower.len(),
@@ -167,6 +174,7 @@ mod tests {
             lower,
             upper: "/s/u".into(),
             work: "/s/w".into(),
+            userxattr: false,
         }
     }
 

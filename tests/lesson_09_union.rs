@@ -343,3 +343,53 @@ fn a_symlink_in_the_rootfs_does_not_redirect_a_volume_out_of_it() {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root (to become nobody)"]
+fn an_ordinary_user_gets_layers_too_in_a_user_namespace() {
+    require_root!();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rootless-09");
+    let _ = std::fs::remove_dir_all(&dir);
+    for sub in ["", "state", "run"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        std::os::unix::fs::chown(dir.join(sub), Some(65_534), Some(65_534)).unwrap();
+    }
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--",
+        BIN,
+    ])
+    .env_clear()
+    .env("PATH", "/usr/bin:/bin")
+    .env("NO_COLOR", "1")
+    .env("XDG_STATE_HOME", dir.join("state"))
+    .env("XDG_RUNTIME_DIR", dir.join("run"));
+    let (code, out, err) = common::run(&mut cmd);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("not root: rootless"), "{out}");
+    assert!(
+        out.contains(",userxattr\")"),
+        "the overlay is mounted for a user namespace: {out}"
+    );
+    assert!(out.contains("host: /etc/group:      whiteout"), "{out}");
+    assert!(
+        out.contains("host: /home:           opaque directory"),
+        "{out}"
+    );
+    assert!(out.contains("the layers below are as they were"), "{out}");
+    let left: Vec<_> = std::fs::read_dir(dir.join("state/nslab"))
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".nslab-overlay-")
+        })
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "the container's layer is left: {left:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -47,17 +47,26 @@ pub fn top_layer(rootfs: &Path) -> Result<PathBuf, OverlayError> {
     .map_err(file_error("make the top layer", &staging))?;
     // A whiteout, the way overlayfs makes one: a character device 0/0.
     let whiteout = staging.join(DELETED);
-    nix::sys::stat::mknod(
+    match nix::sys::stat::mknod(
         &whiteout,
         nix::sys::stat::SFlag::S_IFCHR,
         nix::sys::stat::Mode::empty(),
         0,
-    )
-    .map_err(|errno| OverlayError::File {
-        step: "make a whiteout in the top layer",
-        path: whiteout.clone(),
-        source: errno.into(),
-    })?;
+    ) {
+        Ok(()) => {}
+        // Without root, mknod(2) makes no device node, not even this one:
+        // the top layer of a rootless run deletes nothing.
+        Err(nix::errno::Errno::EPERM) => narrate::explain(format!(
+            "not root: mknod refuses even a whiteout, so this top layer leaves /{DELETED} alone"
+        )),
+        Err(errno) => {
+            return Err(OverlayError::File {
+                step: "make a whiteout in the top layer",
+                path: whiteout.clone(),
+                source: errno.into(),
+            })
+        }
+    }
     match fs::rename(&staging, &layer) {
         Ok(()) => Ok(layer),
         Err(_) if layer.join(ADDED).is_file() => {
@@ -99,12 +108,14 @@ impl ContainerLayers {
     }
     // ANCHOR_END: container
 
-    /// The overlay of `lower` (top first) under this container's layer.
-    pub fn overlay(&self, lower: Vec<PathBuf>) -> Overlay {
+    /// The overlay of `lower` (top first) under this container's layer;
+    /// `rootless` when it is mounted in a user namespace.
+    pub fn overlay(&self, lower: Vec<PathBuf>, rootless: bool) -> Overlay {
         Overlay {
             lower,
             upper: self.dir.join("upper"),
             work: self.dir.join("work"),
+            userxattr: rootless,
         }
     }
 
@@ -136,6 +147,14 @@ impl Drop for ContainerLayers {
             );
             return;
         }
+        // overlayfs leaves work/work with no permissions at all; as root
+        // that stops nothing, but a rootless run could not even look into
+        // it to remove it.
+        use std::os::unix::fs::PermissionsExt;
+        let _ = fs::set_permissions(
+            self.dir.join("work/work"),
+            fs::Permissions::from_mode(0o700),
+        );
         narrate::file_op(format!(
             "remove {}   # the container's layer",
             self.dir.display()
@@ -159,24 +178,31 @@ pub enum Change {
     Directory,
 }
 
-/// Whether `dir` carries `trusted.overlay.opaque = y`.
+/// Whether `dir` carries `trusted.overlay.opaque = y` (or `user.` for a
+/// rootless overlay).
 fn is_opaque(dir: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
     let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
         return false;
     };
-    let mut value = [0u8; 1];
-    // SAFETY: both strings are NUL-terminated, and the buffer's length is
-    // passed with it.
-    let n = unsafe {
-        libc::lgetxattr(
-            path.as_ptr(),
-            c"trusted.overlay.opaque".as_ptr(),
-            value.as_mut_ptr().cast(),
-            value.len(),
-        )
-    };
-    n == 1 && value[0] == b'y'
+    // trusted.* as root; user.* for an overlay mounted in a user
+    // namespace with `userxattr` (a rootless run).
+    [c"trusted.overlay.opaque", c"user.overlay.opaque"]
+        .iter()
+        .any(|name| {
+            let mut value = [0u8; 1];
+            // SAFETY: both strings are NUL-terminated, and the buffer's
+            // length is passed with it.
+            let n = unsafe {
+                libc::lgetxattr(
+                    path.as_ptr(),
+                    name.as_ptr(),
+                    value.as_mut_ptr().cast(),
+                    value.len(),
+                )
+            };
+            n == 1 && value[0] == b'y'
+        })
 }
 
 /// Every change in upper layer `upper`, by path inside the container.
