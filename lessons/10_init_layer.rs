@@ -168,7 +168,6 @@ fn main() -> ExitCode {
             name: args.network.name,
             run_dir: Some(run_dir),
             command,
-            ..Spec::default()
         };
         let seen: Vec<Namespace> = spec
             .namespaces
