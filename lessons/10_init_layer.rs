@@ -167,6 +167,7 @@ fn main() -> ExitCode {
             network: Some(network),
             name: args.network.name,
             run_dir: Some(run_dir),
+            lockdown: None,
             command,
         };
         let seen: Vec<Namespace> = spec

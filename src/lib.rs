@@ -55,6 +55,7 @@ pub mod init_layer;
 pub mod ipc;
 pub mod leftovers;
 pub mod lesson;
+pub mod lockdown;
 pub mod manifest;
 pub mod mount;
 pub mod namespace;
@@ -132,6 +133,9 @@ pub enum Error {
     /// From [`init_layer`].
     #[error(transparent)]
     InitLayer(#[from] init_layer::InitLayerError),
+    /// From [`lockdown`].
+    #[error(transparent)]
+    Lockdown(#[from] lockdown::LockdownError),
     /// An error the container's child met before `execve`, reported to
     /// the parent (see [`report`]).
     #[error("{0}")]
@@ -167,6 +171,7 @@ impl Error {
             Error::Cgroup(e) => e.hint(),
             Error::Overlay(e) => e.hint(),
             Error::InitLayer(e) => e.hint(),
+            Error::Lockdown(e) => e.hint(),
             Error::Child(report) => report.hint.clone(),
             Error::Chroot(_) | Error::Pid(_) | Error::Uts(_) => None,
         };

@@ -44,6 +44,9 @@ pub enum ProcessError {
     /// Counting this process's threads failed.
     #[error("failed to count this process's threads in /proc/self/status")]
     CountThreads(#[source] std::io::Error),
+    /// The seccomp filter, installed just before `execve`, was refused.
+    #[error("failed to install the seccomp filter before execve")]
+    InstallFilter(#[source] Box<crate::lockdown::LockdownError>),
     /// `pipe2(2)` for the start gate or the error channel failed.
     #[error("failed to create the pipe the child waits at")]
     Pipe(#[source] Errno),
@@ -451,7 +454,10 @@ pub fn find_program(name: &str) -> Result<PathBuf, ProcessError> {
 /// A descriptor inherited from whoever started the lesson could lead
 /// anywhere: `7< /` would give the container the host's `/`.
 // ANCHOR: exec
-pub fn exec(command: &[String]) -> Result<Infallible, ProcessError> {
+pub fn exec(
+    command: &[String],
+    seccomp: Option<&crate::lockdown::seccomp::Filter>,
+) -> Result<Infallible, ProcessError> {
     let name = command.first().ok_or(ProcessError::EmptyCommand)?;
     let program = find_program(name)?;
 
@@ -474,6 +480,13 @@ pub fn exec(command: &[String]) -> Result<Infallible, ProcessError> {
     })?;
     syscall::close_range_cloexec(3, "no descriptor but 0, 1 and 2 reaches the command")
         .map_err(ProcessError::CloseFds)?;
+    // The seccomp filter (lesson 11) goes on last: from here on, only the
+    // calls it allows, and execve is one of them.
+    if let Some(filter) = seccomp {
+        filter
+            .install()
+            .map_err(|e| ProcessError::InstallFilter(Box::new(e)))?;
+    }
     narrate::syscall(format!(
         "execve({:?}, {})",
         program.display().to_string(),

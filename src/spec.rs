@@ -14,6 +14,7 @@
 //! sequence.
 
 use crate::cgroup::limits::Limits;
+use crate::lockdown::Lockdown;
 use crate::namespace::Namespace;
 use crate::net::Network;
 use crate::overlay::Overlay;
@@ -59,6 +60,10 @@ pub struct Spec {
     /// (`/run/nslab`): state that must not outlive a reboot. Needed by a
     /// name and by the network modes that use either.
     pub run_dir: Option<PathBuf>,
+    /// What root inside loses (lesson 11): capabilities, system calls,
+    /// paths; the device rules are part of `limits`. Needs a root entered
+    /// with pivot_root (it masks paths of the container's own `/proc`).
+    pub lockdown: Option<Lockdown>,
     /// The command to run, `argv[0]` first, looked up in the container.
     pub command: Vec<String>,
 }
@@ -291,7 +296,7 @@ impl Spec {
             }
             (None, false) => {}
         }
-        if self.overlay.is_some()
+        if (self.overlay.is_some() || self.lockdown.is_some())
             && !matches!(
                 &self.root,
                 Some(Root {

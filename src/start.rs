@@ -29,7 +29,7 @@ use crate::cgroup::group::{Cgroup, Hierarchy, Usage};
 use crate::namespace::Namespace;
 use crate::process::{self, Child, Exit};
 use crate::spec::{Enter, Mount, Root, Spec};
-use crate::{cgroup, chroot, init_layer, ipc, mount, net, record, user, uts, Error};
+use crate::{cgroup, chroot, init_layer, ipc, lockdown, mount, net, record, user, uts, Error};
 use nix::unistd::Pid;
 use std::convert::Infallible;
 use std::path::Path;
@@ -300,6 +300,13 @@ fn child_steps(
             }
             // Last: after this no path leads back to the host's files.
             old_root.detach()?;
+            // The root is final: hide and freeze what of /proc and /sys is
+            // the host kernel's, while mount is still ours to call.
+            if let Some(lockdown) = &spec.lockdown {
+                if lockdown.paths {
+                    lockdown::paths::mask_and_freeze()?;
+                }
+            }
         }
     }
     // The names are the UTS namespace's, so any time after clone will do;
@@ -310,8 +317,23 @@ fn child_steps(
     if let Some(inside) = inside {
         inside()?;
     }
+    // The lockdown's last steps, in the only order that works: compile the
+    // filter while allocating is harmless; drop capabilities now that no
+    // step needs them; no_new_privs, without which a process lacking
+    // CAP_SYS_ADMIN may not install a filter; the filter itself just
+    // before execve, as it refuses calls the setup made.
+    let mut filter = None;
+    if let Some(lockdown) = &spec.lockdown {
+        if lockdown.seccomp {
+            filter = Some(lockdown::seccomp::Filter::default_filter()?);
+        }
+        lockdown.capabilities.apply()?;
+        if lockdown.no_new_privs {
+            lockdown::no_new_privs()?;
+        }
+    }
     // Last of all: signals reset and descriptors closed, then execve.
-    Ok(process::exec(&spec.command)?)
+    Ok(process::exec(&spec.command, filter.as_ref())?)
 }
 // ANCHOR_END: child
 

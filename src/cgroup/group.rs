@@ -519,6 +519,7 @@ mod tests {
             pids: Some(20),
             io_weight: None,
             cpu_shares: Some(512),
+            devices: false,
         }
     }
 

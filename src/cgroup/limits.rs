@@ -25,6 +25,9 @@ pub struct Limits {
     /// (`--cpu-shares`, 2 to 262144, 1024 the default): v1's `cpu.shares`,
     /// and on v2 the `cpu.weight` it converts to ([`shares_to_weight`]).
     pub cpu_shares: Option<u64>,
+    /// Only the standard device nodes may be used (lesson 11): the device
+    /// cgroup, v1's `devices` controller or v2's BPF program.
+    pub devices: bool,
 }
 
 /// A v1 `cpu.shares` value as a v2 `cpu.weight`, the way runc converts it:
@@ -187,6 +190,7 @@ impl LimitArgs {
             pids: self.pids,
             io_weight: self.io_weight,
             cpu_shares: self.cpu_shares,
+            devices: false,
         }
     }
 }

@@ -1,0 +1,250 @@
+//! Capabilities: root's powers, cut to a short list. See capabilities(7).
+//!
+//! Since Linux 2.2 "root" is not one privilege but some forty, each
+//! checked on its own: `CAP_SYS_ADMIN` for mount, `CAP_SYS_MODULE` for
+//! loading a module, `CAP_NET_ADMIN` for configuring the network… A
+//! process holds them in five sets:
+//!
+//! - **effective**: what the kernel checks now;
+//! - **permitted**: what it may make effective;
+//! - **inheritable** and **ambient**: what may survive an `execve`;
+//! - **bounding**: the ceiling. On `execve` a root process gets back every
+//!   capability of its bounding set (a root-owned program counts as having
+//!   them all), so dropping only the effective set would last until the
+//!   next `exec`: the bounding set is what makes the drop stick.
+//!
+//! The default kept is docker's: what a service may reasonably need
+//! (change file owners, bind port 80, send signals, switch users), and none
+//! of what reaches the kernel as a whole (`CAP_SYS_ADMIN`,
+//! `CAP_SYS_MODULE`, `CAP_SYS_RAWIO`, `CAP_SYS_TIME`, `CAP_NET_ADMIN`,
+//! `CAP_DAC_READ_SEARCH`…).
+
+use super::LockdownError;
+use crate::narrate;
+use caps::{CapSet, Capability, CapsHashSet};
+
+// ANCHOR: default
+/// Docker's default capabilities (moby's `oci/caps/defaults.go`).
+pub const DEFAULT: [Capability; 14] = [
+    Capability::CAP_CHOWN,            // chown(2) any file
+    Capability::CAP_DAC_OVERRIDE,     // read and write whatever the modes say
+    Capability::CAP_FOWNER,           // chmod, utime… on files one does not own
+    Capability::CAP_FSETID,           // keep setuid bits when changing a file
+    Capability::CAP_KILL,             // signal any process (of the PID namespace)
+    Capability::CAP_SETGID,           // become any group
+    Capability::CAP_SETUID,           // become any user
+    Capability::CAP_SETPCAP,          // drop capabilities from the bounding set
+    Capability::CAP_NET_BIND_SERVICE, // listen on ports below 1024
+    Capability::CAP_NET_RAW,          // raw sockets: ping
+    Capability::CAP_SYS_CHROOT,       // chroot(2)
+    Capability::CAP_MKNOD,            // mknod(2): the device cgroup decides on use
+    Capability::CAP_AUDIT_WRITE,      // write to the audit log (login, sshd)
+    Capability::CAP_SETFCAP,          // set file capabilities
+];
+// ANCHOR_END: default
+
+/// The capabilities a container keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    keep: CapsHashSet,
+}
+
+impl Default for Capabilities {
+    /// [`DEFAULT`].
+    fn default() -> Capabilities {
+        Capabilities {
+            keep: DEFAULT.into_iter().collect(),
+        }
+    }
+}
+
+/// Every capability the running kernel has, by its capabilities(7) name.
+pub fn known_names() -> Vec<String> {
+    sorted(&supported()).iter().map(short_name).collect()
+}
+
+/// `set` in the kernel's order (by capability number).
+pub fn sorted(set: &CapsHashSet) -> Vec<Capability> {
+    let mut caps: Vec<Capability> = set.iter().copied().collect();
+    caps.sort_by_key(|cap| cap.index());
+    caps
+}
+
+/// `CAP_NET_ADMIN` as the flags spell it: `net_admin`.
+pub fn short_name(cap: &Capability) -> String {
+    cap.to_string()
+        .trim_start_matches("CAP_")
+        .to_ascii_lowercase()
+}
+
+/// The capabilities this kernel has: those the crate knows and the
+/// kernel's bounding set accepts a question about (new kernels add some;
+/// old ones lack the newest).
+fn supported() -> CapsHashSet {
+    caps::runtime::thread_all_supported().into_iter().collect()
+}
+
+/// One `--cap-add`/`--cap-drop` name: `net_admin`, `NET_ADMIN` or
+/// `CAP_NET_ADMIN`; `ALL` is every capability.
+fn parse(flag: &'static str, name: &str) -> Result<CapsHashSet, LockdownError> {
+    if name.eq_ignore_ascii_case("all") {
+        return Ok(supported());
+    }
+    let cap: Capability =
+        caps::to_canonical(name.trim())
+            .parse()
+            .map_err(|_| LockdownError::UnknownCapability {
+                flag,
+                name: name.to_string(),
+            })?;
+    Ok([cap].into())
+}
+
+impl Capabilities {
+    /// The capabilities `--cap-add` and `--cap-drop` leave, as docker
+    /// reads them: [`DEFAULT`] without the dropped, plus the added;
+    /// `--cap-add ALL` is every capability but the dropped, and
+    /// `--cap-drop ALL` keeps only the added.
+    ///
+    /// Every name is checked before anything is created.
+    pub fn from_flags(add: &[String], drop: &[String]) -> Result<Capabilities, LockdownError> {
+        let all = |names: &[String]| names.iter().any(|name| name.eq_ignore_ascii_case("all"));
+        let mut dropped = CapsHashSet::new();
+        for name in drop {
+            dropped.extend(parse("--cap-drop", name)?);
+        }
+        let mut added = CapsHashSet::new();
+        for name in add {
+            added.extend(parse("--cap-add", name)?);
+        }
+        let keep = if all(add) {
+            added.difference(&dropped).copied().collect()
+        } else if all(drop) {
+            added
+        } else {
+            let mut keep: CapsHashSet = DEFAULT.into_iter().collect();
+            keep.retain(|cap| !dropped.contains(cap));
+            keep.extend(added);
+            keep
+        };
+        Ok(Capabilities { keep })
+    }
+
+    /// The capabilities kept.
+    pub fn kept(&self) -> &CapsHashSet {
+        &self.keep
+    }
+
+    /// The kept set as `/proc/PID/status` shows it: a hex mask, a bit per
+    /// capability number (`CapEff: 00000000a80425fb` for docker's).
+    pub fn mask(&self) -> u64 {
+        self.keep.iter().fold(0, |mask, cap| mask | cap.bitmask())
+    }
+
+    /// Applies the sets to the calling process, in the order the kernel
+    /// allows (capabilities(7), "Capability bounding set"):
+    ///
+    /// 1. the **bounding** set first: dropping from it needs `CAP_SETPCAP`
+    ///    in the effective set, which the steps after may remove;
+    /// 2. **ambient** cleared: it would otherwise carry capabilities across
+    ///    `execve` to a non-root user;
+    /// 3. **effective**, then **permitted** (effective must stay a subset of
+    ///    permitted at every capset(2));
+    /// 4. **inheritable** emptied, as docker and runc do since
+    ///    CVE-2022-24769: a non-empty inheritable set let a program with
+    ///    inheritable file capabilities gain them on `execve`.
+    // ANCHOR: apply
+    pub fn apply(&self) -> Result<(), LockdownError> {
+        let failed = |step: String| move |source| LockdownError::Capabilities { step, source };
+        let to_drop: Vec<Capability> = sorted(&supported())
+            .into_iter()
+            .filter(|cap| !self.keep.contains(cap))
+            .collect();
+        narrate::syscall(format!(
+            "prctl(PR_CAPBSET_DROP, …) × {}   # {}",
+            to_drop.len(),
+            to_drop.iter().map(short_name).collect::<Vec<_>>().join(" ")
+        ));
+        for cap in &to_drop {
+            caps::drop(None, CapSet::Bounding, *cap)
+                .map_err(failed(format!("drop {cap} from the bounding set")))?;
+        }
+        narrate::syscall("prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)");
+        caps::clear(None, CapSet::Ambient).map_err(failed("clear the ambient set".into()))?;
+        let keep = &self.keep;
+        narrate::syscall(format!(
+            "capset(effective = permitted = {{{}}}, inheritable = {{}})",
+            sorted(&self.keep)
+                .iter()
+                .map(short_name)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+        caps::set(None, CapSet::Effective, keep).map_err(failed("set the effective set".into()))?;
+        caps::set(None, CapSet::Permitted, keep).map_err(failed("set the permitted set".into()))?;
+        caps::clear(None, CapSet::Inheritable)
+            .map_err(failed("empty the inheritable set".into()))?;
+        Ok(())
+    }
+    // ANCHOR_END: apply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(caps: &Capabilities) -> Vec<String> {
+        sorted(caps.kept()).iter().map(short_name).collect()
+    }
+
+    #[test]
+    fn the_default_is_dockers_fourteen() {
+        let caps = Capabilities::from_flags(&[], &[]).unwrap();
+        assert_eq!(caps.kept().len(), 14);
+        assert!(!caps.kept().contains(&Capability::CAP_SYS_ADMIN));
+        // docker's default as a mask, as `CapEff` shows it in a container.
+        assert_eq!(format!("{:016x}", caps.mask()), "00000000a80425fb");
+    }
+
+    #[test]
+    fn names_are_read_in_any_spelling() {
+        let caps = Capabilities::from_flags(
+            &[
+                "net_admin".into(),
+                "CAP_SYS_TIME".into(),
+                "Sys_Ptrace".into(),
+            ],
+            &["mknod".into()],
+        )
+        .unwrap();
+        let names = names(&caps);
+        assert!(names.contains(&"net_admin".to_string()));
+        assert!(names.contains(&"sys_time".to_string()));
+        assert!(names.contains(&"sys_ptrace".to_string()));
+        assert!(!names.contains(&"mknod".to_string()));
+    }
+
+    #[test]
+    fn drop_all_then_add_keeps_only_what_is_added() {
+        let caps = Capabilities::from_flags(&["net_bind_service".into()], &["ALL".into()]).unwrap();
+        assert_eq!(names(&caps), ["net_bind_service"]);
+    }
+
+    #[test]
+    fn add_all_keeps_everything_but_the_dropped() {
+        let caps = Capabilities::from_flags(&["all".into()], &["sys_admin".into()]).unwrap();
+        assert!(caps.kept().contains(&Capability::CAP_SYS_MODULE));
+        assert!(!caps.kept().contains(&Capability::CAP_SYS_ADMIN));
+    }
+
+    #[test]
+    fn an_unknown_name_is_refused_with_the_flag() {
+        let error = Capabilities::from_flags(&["net_admn".into()], &[]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unknown capability \"net_admn\" in --cap-add"
+        );
+        let error = Capabilities::from_flags(&[], &["".into()]).unwrap_err();
+        assert!(error.to_string().contains("--cap-drop"), "{error}");
+    }
+}
