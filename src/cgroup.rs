@@ -9,8 +9,11 @@
 //! on either; [`limits`] parses docker-style limits; [`observe`] holds the
 //! lesson's demos and report; [`enter_namespace`]
 //! gives the container a cgroup namespace; [`probe`] turns the layout into
-//! the facts `nslab doctor` reports.
+//! the facts `nslab doctor` reports; [`devices`] restricts which device
+//! nodes a container may use (the v1 devices controller, or an eBPF
+//! program on v2).
 
+pub mod devices;
 pub mod group;
 pub mod limits;
 pub mod observe;
