@@ -25,7 +25,7 @@
 
 use clap::Parser;
 use nslab::cgroup::limits::LimitArgs;
-use nslab::lockdown::capabilities::Capabilities;
+use nslab::lockdown::capabilities::{self, Capabilities};
 use nslab::lockdown::{escapes, kit, Lockdown};
 use nslab::namespace::Namespace;
 use nslab::overlay::layers::{self, ContainerLayers};
@@ -46,7 +46,7 @@ use std::process::ExitCode;
 #[command(
     name = "11-lockdown",
     version,
-    after_help = "Examples:\n  sudo 11-lockdown\n  sudo 11-lockdown --unlocked\n  sudo 11-lockdown --cap-add net_admin -- ip link add dummy0 type dummy\n  sudo 11-lockdown --seccomp unconfined -- unshare -U id"
+    after_help = "Examples:\n  sudo 11-lockdown\n  sudo 11-lockdown --unlocked\n  sudo 11-lockdown --cap-add net_admin -- ip addr add 10.1.2.3/32 dev lo\n  sudo 11-lockdown --seccomp unconfined -- unshare -U id"
 )]
 struct Args {
     #[command(flatten)]
@@ -65,11 +65,11 @@ struct Args {
     limits: LimitArgs,
 
     /// Keep a capability docker's default drops (net_admin, CAP_SYS_TIME, ALL…); repeat for more
-    #[arg(long = "cap-add", value_name = "CAP")]
+    #[arg(long = "cap-add", value_name = "CAP", value_parser = capabilities::check_name)]
     cap_add: Vec<String>,
 
     /// Drop a capability docker's default keeps (chown, ALL…); repeat for more
-    #[arg(long = "cap-drop", value_name = "CAP")]
+    #[arg(long = "cap-drop", value_name = "CAP", value_parser = capabilities::check_name)]
     cap_drop: Vec<String>,
 
     /// The seccomp filter: default, or unconfined for none
@@ -126,7 +126,13 @@ fn main() -> ExitCode {
         let corpus_command = vec![kit::PROGRAM.to_string()];
         // ANCHOR: demo
         narrate::heading("lesson 10's container: the escapes, every door open");
-        let (exit, before) = run(None, corpus_command.clone())?;
+        narrate::explain("set up as lesson 10 narrates it (not repeated here), with the corpus's layer and a read-only volume");
+        // Lesson 10's narration, not repeated; the corpus's own lines are
+        // the container's output, and still show.
+        narrate::init(true);
+        let first = run(None, corpus_command.clone());
+        narrate::init(args.output.quiet);
+        let (exit, before) = first?;
         let exit = exit?;
         if args.unlocked {
             return Ok(lesson::finish(exit));

@@ -65,6 +65,9 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
+    /// The device cgroup could not be set up (lesson 11).
+    #[error(transparent)]
+    Devices(#[from] devices::DevicesError),
     /// unshare(CLONE_NEWCGROUP) failed.
     #[error("failed to make a cgroup namespace")]
     Namespace(#[source] nix::errno::Errno),
@@ -80,6 +83,7 @@ impl CgroupError {
             CgroupError::File { .. } => Some(
                 "cgroups need root (or a delegated subtree); `sudo nslab cleanup` removes a killed run's".into(),
             ),
+            CgroupError::Devices(e) => e.hint(),
             _ => None,
         }
     }

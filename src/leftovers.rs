@@ -821,12 +821,13 @@ fn staging_leftovers(state: &Path) -> Vec<Leftover> {
         .filter(|dir| is_dir(dir))
         .map(Leftover::Staging)
         .collect();
-    // Lesson 07's demo volumes and lesson 09's container layers, named
-    // after the lesson's PID.
+    // Lesson 07's demo volumes, lesson 09's container layers and lesson
+    // 11's half-built corpus layers, named after the lesson's PID.
     for name in dir_names(state).unwrap_or_default() {
         let prefixes = [
             crate::user::VOLUME_PREFIX,
             crate::overlay::layers::CONTAINER_PREFIX,
+            crate::lockdown::kit::STAGING_PREFIX,
         ];
         let dead = prefixes
             .iter()

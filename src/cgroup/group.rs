@@ -88,11 +88,15 @@ impl Hierarchy {
 }
 
 /// The v1 controllers a container uses: memory, cpuacct and pids always
-/// (their counters make the exit report), cpu and blkio for their limits.
+/// (their counters make the exit report), cpu and blkio for their limits,
+/// devices for lesson 11's device rules.
 fn v1_controllers(limits: &Limits) -> Vec<&'static str> {
     let mut controllers = vec!["memory", "cpu", "cpuacct", "pids"];
     if limits.io_weight.is_some() {
         controllers.push("blkio");
+    }
+    if limits.devices {
+        controllers.push("devices");
     }
     controllers
 }
@@ -106,6 +110,9 @@ pub enum Step {
     Write(PathBuf, String),
     /// rmdir(2): removes an empty cgroup (its control files go with it).
     Rmdir(PathBuf),
+    /// Loads the device program of [`super::devices`] and attaches it to
+    /// this cgroup2 directory: cgroup v2's device cgroup.
+    AttachDeviceProgram(PathBuf),
 }
 
 /// The steps that make cgroup `id` with `limits` in `hierarchy`, in order.
@@ -191,6 +198,11 @@ pub fn setup_plan(
                     format!("default {weight}"),
                 ));
             }
+            // v2 has no devices controller: a BPF program attached to the
+            // cgroup answers each open and mknod (lesson 11).
+            if limits.devices {
+                plan.push(Step::AttachDeviceProgram(dir.clone()));
+            }
         }
         // ANCHOR_END: plan_v2
         Hierarchy::V1(_) => {
@@ -231,6 +243,15 @@ pub fn setup_plan(
                         }
                         if let Some(shares) = limits.cpu_shares {
                             plan.push(Step::Write(dir.join("cpu.shares"), shares.to_string()));
+                        }
+                    }
+                    "devices" => {
+                        // Deny everything first, then allow the standard
+                        // nodes: a cgroup starts with its parent's rules.
+                        for (file, value) in
+                            super::devices::v1_writes(&dir, super::devices::DEFAULT_ALLOWED)
+                        {
+                            plan.push(Step::Write(file, value));
                         }
                     }
                     "pids" => {
@@ -342,6 +363,12 @@ impl Cgroup {
                     if let Err(e) = write(file, value) {
                         cgroup.destroy();
                         return Err(e);
+                    }
+                }
+                Step::AttachDeviceProgram(dir) => {
+                    if let Err(e) = super::devices::attach(dir, super::devices::DEFAULT_ALLOWED) {
+                        cgroup.destroy();
+                        return Err(e.into());
                     }
                 }
                 Step::Rmdir(_) => {}
@@ -581,6 +608,60 @@ mod tests {
             plan.iter().all(|s| !matches!(s, Step::Write(..))),
             "{plan:?}"
         );
+    }
+
+    #[test]
+    fn device_rules_deny_all_then_allow_on_v1_and_attach_a_program_on_v2() {
+        let trees = ["memory", "cpu", "cpuacct", "pids", "devices"]
+            .iter()
+            .map(|c| (c.to_string(), PathBuf::from(format!("/cg/{c}"))))
+            .collect();
+        let locked = Limits {
+            devices: true,
+            ..Limits::default()
+        };
+        let plan = setup_plan(&Hierarchy::V1(trees), "7", &locked).unwrap();
+        let writes: Vec<(String, String)> = plan
+            .iter()
+            .filter_map(|s| match s {
+                Step::Write(f, v) if f.starts_with("/cg/devices/nslab/7") => {
+                    Some((f.file_name()?.to_str()?.to_string(), v.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(writes[0], ("devices.deny".to_string(), "a".to_string()));
+        assert!(writes.contains(&("devices.allow".to_string(), "c 1:3 rwm".to_string())));
+        assert_eq!(
+            writes.len(),
+            1 + crate::cgroup::devices::DEFAULT_ALLOWED.len()
+        );
+        // Without the flag, the devices tree is not touched.
+        let trees = ["memory", "cpu", "cpuacct", "pids", "devices"]
+            .iter()
+            .map(|c| (c.to_string(), PathBuf::from(format!("/cg/{c}"))))
+            .collect();
+        let plan = setup_plan(&Hierarchy::V1(trees), "7", &Limits::default()).unwrap();
+        assert!(!plan.iter().any(|s| match s {
+            Step::Mkdir(p) | Step::Write(p, _) => p.starts_with("/cg/devices"),
+            _ => false,
+        }));
+
+        let root = PathBuf::from("/nonexistent-cgroup2");
+        let plan = setup_plan(&Hierarchy::V2(root.clone()), "7", &locked).unwrap();
+        let mkdir = plan
+            .iter()
+            .position(|s| *s == Step::Mkdir(root.join("nslab/7")))
+            .unwrap();
+        let attach = plan
+            .iter()
+            .position(|s| *s == Step::AttachDeviceProgram(root.join("nslab/7")))
+            .unwrap();
+        assert!(mkdir < attach);
+        let plan = setup_plan(&Hierarchy::V2(root), "7", &Limits::default()).unwrap();
+        assert!(!plan
+            .iter()
+            .any(|s| matches!(s, Step::AttachDeviceProgram(_))));
     }
 
     #[test]

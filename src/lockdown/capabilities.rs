@@ -100,6 +100,17 @@ fn parse(flag: &'static str, name: &str) -> Result<CapsHashSet, LockdownError> {
     Ok([cap].into())
 }
 
+/// Checks one `--cap-add`/`--cap-drop` name when the command line is
+/// parsed, before anything else: an error names what this kernel knows.
+pub fn check_name(name: &str) -> Result<String, String> {
+    parse("--cap-add", name).map(|_| name.to_string()).map_err(|_| {
+        format!(
+            "no such capability; use a name from capabilities(7), with or without CAP_, in any case, or ALL. This kernel has: {}",
+            known_names().join(" ")
+        )
+    })
+}
+
 impl Capabilities {
     /// The capabilities `--cap-add` and `--cap-drop` leave, as docker
     /// reads them: [`DEFAULT`] without the dropped, plus the added;
@@ -171,7 +182,21 @@ impl Capabilities {
         }
         narrate::syscall("prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)");
         caps::clear(None, CapSet::Ambient).map_err(failed("clear the ambient set".into()))?;
-        let keep = &self.keep;
+        // What the lesson itself lacks it cannot give (capset(2) raises
+        // nothing above the permitted set): said, and left out.
+        let permitted =
+            caps::read(None, CapSet::Permitted).map_err(failed("read the permitted set".into()))?;
+        let lacking: Vec<Capability> = sorted(&self.keep)
+            .into_iter()
+            .filter(|cap| !permitted.contains(cap))
+            .collect();
+        if !lacking.is_empty() {
+            narrate::warning(format!(
+                "not kept, as this process does not hold them itself: {}",
+                lacking.iter().map(short_name).collect::<Vec<_>>().join(" ")
+            ));
+        }
+        let keep: &CapsHashSet = &self.keep.intersection(&permitted).copied().collect();
         narrate::syscall(format!(
             "capset(effective = permitted = {{{}}}, inheritable = {{}})",
             sorted(&self.keep)

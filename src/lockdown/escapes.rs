@@ -321,7 +321,9 @@ fn load_module() -> Outcome {
         Errno::ENOSYS if module_cap => {
             Outcome::Open("CAP_SYS_MODULE held (this kernel has no modules: ENOSYS)".into())
         }
-        Errno::ENOSYS => refused("init_module", errno),
+        Errno::ENOSYS => {
+            Outcome::Closed("CAP_SYS_MODULE gone (this kernel has no modules: ENOSYS)".into())
+        }
         other => Outcome::Open(format!(
             "the kernel read the image ({}: not a module)",
             errno_name(other)
@@ -383,29 +385,76 @@ fn in_child(body: impl FnOnce() -> i32) -> Result<(), Errno> {
     }
 }
 
-/// One attempt of the corpus: its key, what it tries, and the attempt.
-pub type Try = (&'static str, &'static str, fn() -> Outcome);
+/// One attempt of the corpus.
+pub struct Try {
+    /// A short name, the same in both runs.
+    pub key: &'static str,
+    /// What it tries, for the table.
+    pub what: &'static str,
+    /// The layers of lesson 11 that close it, each shown alone by a test
+    /// in tests/lesson_11_lockdown.rs.
+    pub closed_by: &'static str,
+    /// The attempt.
+    pub attempt: fn() -> Outcome,
+}
 
 // ANCHOR: corpus
 /// The attempts, in the order of the table.
 pub const ATTEMPTS: &[Try] = &[
-    ("disk", "mknod + read the host's disk", host_disk),
-    ("kmsg", "mknod + read the host's kernel log", kernel_log),
-    (
-        "core_pattern",
-        "write /proc/sys/kernel/core_pattern",
-        core_pattern,
-    ),
-    ("sys", "remount /sys read-write", remount_sys),
-    ("handle", "open_by_handle_at the host's /", open_by_handle),
-    ("kcore", "read the kernel's memory or timers", kernel_memory),
-    ("userns", "a new user namespace", new_user_namespace),
-    ("module", "load a kernel module", load_module),
-    (
-        "setuid",
-        "a setuid-root program, run by nobody",
-        setuid_program,
-    ),
+    Try {
+        key: "disk",
+        what: "mknod + read the host's disk",
+        closed_by: "device cgroup",
+        attempt: host_disk,
+    },
+    Try {
+        key: "kmsg",
+        what: "mknod + read the host's kernel log",
+        closed_by: "device cgroup",
+        attempt: kernel_log,
+    },
+    Try {
+        key: "core_pattern",
+        what: "write /proc/sys/kernel/core_pattern",
+        closed_by: "read-only /proc/sys",
+        attempt: core_pattern,
+    },
+    Try {
+        key: "sys",
+        what: "remount /sys read-write",
+        closed_by: "capabilities (sys_admin), seccomp",
+        attempt: remount_sys,
+    },
+    Try {
+        key: "handle",
+        what: "open_by_handle_at the host's /",
+        closed_by: "capabilities (dac_read_search), seccomp",
+        attempt: open_by_handle,
+    },
+    Try {
+        key: "kcore",
+        what: "read the kernel's memory or timers",
+        closed_by: "masked paths",
+        attempt: kernel_memory,
+    },
+    Try {
+        key: "userns",
+        what: "a new user namespace",
+        closed_by: "seccomp",
+        attempt: new_user_namespace,
+    },
+    Try {
+        key: "module",
+        what: "load a kernel module",
+        closed_by: "capabilities (sys_module), seccomp",
+        attempt: load_module,
+    },
+    Try {
+        key: "setuid",
+        what: "a setuid-root program, run by nobody",
+        closed_by: "no_new_privs",
+        attempt: setuid_program,
+    },
 ];
 // ANCHOR_END: corpus
 
@@ -420,7 +469,10 @@ pub fn main_inside(args: &[String]) -> std::process::ExitCode {
     let cap_eff = status_field("CapEff");
     println!("inside: CapEff:         {cap_eff}");
     let mut attempts = Vec::new();
-    for (key, what, attempt) in ATTEMPTS {
+    for Try {
+        key, what, attempt, ..
+    } in ATTEMPTS
+    {
         let outcome = attempt();
         println!(
             "inside: {:<38} {} {}",
@@ -503,12 +555,12 @@ pub fn print_table(before: Option<&Report>, after: Option<&Report>, volume: &Pat
     let disk_note = host_reads_its_disk(volume).err();
     println!();
     println!(
-        "{:<40} {:<18} {:<18} lesson 11: what refused",
-        "attempt", "lesson 10", "lesson 11"
+        "CapEff: {} in lesson 10's container, {} in lesson 11's",
+        before.cap_eff, after.cap_eff
     );
     println!(
-        "{:<40} {:<18} {:<18}",
-        "CapEff", before.cap_eff, after.cap_eff
+        "{:<38} {:<10} {:<10} closed by",
+        "attempt", "lesson 10", "lesson 11"
     );
     let word = |attempt: &Attempt| {
         if attempt.key == "disk" && disk_note.is_some() {
@@ -523,13 +575,17 @@ pub fn print_table(before: Option<&Report>, after: Option<&Report>, volume: &Pat
         let Some(second) = after.attempts.iter().find(|a| a.key == first.key) else {
             continue;
         };
-        let why = if second.outcome.is_open() {
+        let closed_by = ATTEMPTS
+            .iter()
+            .find(|t| t.key == first.key)
+            .map_or("", |t| t.closed_by);
+        let closed_by = if second.outcome.is_open() {
             "-"
         } else {
-            second.outcome.text()
+            closed_by
         };
         println!(
-            "{:<40} {:<18} {:<18} {why}",
+            "{:<38} {:<10} {:<10} {closed_by}",
             first.what,
             word(first),
             word(second)

@@ -31,6 +31,10 @@ pub const NAME: &str = "nslab-escapes";
 /// The prefix of the layer's directories in the state directory.
 pub const PREFIX: &str = "layer-escapes-";
 
+/// The prefix of a layer being built, followed by the builder's PID:
+/// `nslab cleanup` removes those whose builder is gone.
+pub const STAGING_PREFIX: &str = ".layer-escapes-staging-";
+
 fn failed(step: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LockdownError {
     let path = path.to_path_buf();
     move |source| LockdownError::Kit { step, path, source }
@@ -39,6 +43,8 @@ fn failed(step: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Loc
 /// Makes (or finds) the layer for the running program in `state_dir` and
 /// returns its path.
 pub fn prepare(state_dir: &Path) -> Result<PathBuf, LockdownError> {
+    // Absolute: the container reaches it through the old root, by path.
+    let state_dir = &std::path::absolute(state_dir).map_err(failed("find", state_dir))?;
     // The program's own path: `ld.so --list /proc/self/exe` would list the
     // loader's libraries, /proc/self/exe being the loader then.
     let exe = std::env::current_exe().map_err(failed("find", Path::new("/proc/self/exe")))?;
@@ -71,7 +77,7 @@ pub fn prepare(state_dir: &Path) -> Result<PathBuf, LockdownError> {
         "making the escape corpus's layer {}: this program and its libraries",
         layer.display()
     ));
-    let staging = state_dir.join(format!(".{PREFIX}staging-{}", std::process::id()));
+    let staging = state_dir.join(format!("{STAGING_PREFIX}{}", std::process::id()));
     let _ = rootfs::remove_tree(&staging);
     let result = build(&exe, &staging)
         .and_then(|()| fs::rename(&staging, &layer).map_err(failed("rename into place", &layer)));

@@ -86,17 +86,20 @@ pub fn main() -> ExitCode {
 /// Removes the default rootfs with [`rootfs::remove_tree`], which refuses
 /// to walk through a mount point or a tree a process still uses as its root.
 fn remove_default_rootfs(state_dir: &std::path::Path, dry_run: bool) -> i32 {
-    // The default rootfs, and the copies lesson 07 made of it for a user
-    // namespace's root (rootfs-UID-GID), which would outlive a rebuild.
+    // The default rootfs, the copies lesson 07 made of it for a user
+    // namespace's root (rootfs-UID-GID), which would outlive a rebuild, and
+    // lesson 11's layer of its escape corpus (layer-escapes-…).
     let mut trees = vec![state_dir.join(rootfs::ROOTFS_DIR)];
     if let Ok(entries) = std::fs::read_dir(state_dir) {
         let mut copies: Vec<_> = entries
             .flatten()
             .map(|entry| entry.path())
             .filter(|path| {
-                path.file_name()
-                    .and_then(|name| name.to_str())
-                    .and_then(|name| name.strip_prefix("rootfs-"))
+                let name = path.file_name().and_then(|name| name.to_str());
+                if name.is_some_and(|name| name.starts_with(crate::lockdown::kit::PREFIX)) {
+                    return true;
+                }
+                name.and_then(|name| name.strip_prefix("rootfs-"))
                     .is_some_and(|ids| {
                         ids.split_once('-').is_some_and(|(uid, gid)| {
                             uid.parse::<u32>().is_ok() && gid.parse::<u32>().is_ok()
