@@ -100,6 +100,10 @@ pub struct Facts {
     pub mqueue: Fact,
     /// Bridges and veth pairs.
     pub net_devices: Fact,
+    /// A seccomp filter, installed and refusing (lesson 11).
+    pub seccomp: Fact,
+    /// A device cgroup: v1's controller, or v2's BPF program (lesson 11).
+    pub device_cgroup: Fact,
 }
 
 impl Facts {
@@ -156,6 +160,8 @@ impl Facts {
                 Ok(attempt) => net::probe::interpret(attempt),
                 Err(e) => Fact::probe_failed("veth and bridge", &e),
             },
+            seccomp: crate::lockdown::probe::probe_seccomp(),
+            device_cgroup: crate::lockdown::probe::probe_device_cgroup(euid.is_root()),
         }
     }
 
@@ -170,6 +176,8 @@ impl Facts {
             &self.cgroup_mode,
             &self.cgroup_controllers,
             &self.cgroup_delegation,
+            &self.seccomp,
+            &self.device_cgroup,
         ]);
         all
     }
@@ -196,6 +204,7 @@ impl Facts {
             Need::UnprivilegedUserns => self.userns_sysctls.iter().collect(),
             Need::Cgroups => vec![&self.cgroup_mode, &self.cgroup_controllers],
             Need::Overlay => vec![&self.overlay],
+            Need::Lockdown => vec![&self.seccomp, &self.device_cgroup],
             Need::Ipc => vec![&self.sysv_ipc, &self.mqueue],
             Need::NetDevices => vec![&self.net_devices],
         }
@@ -430,6 +439,8 @@ mod tests {
             sysv_ipc: interpret_sysv_ipc(true),
             mqueue: interpret_mqueue(true, Some(Ok(()))),
             net_devices: crate::net::probe::interpret(crate::net::probe::Attempt::Tried(Ok(()))),
+            seccomp: Fact::ok("seccomp filter", "refuses"),
+            device_cgroup: Fact::ok("device cgroup", "v1"),
         }
     }
 
@@ -481,7 +492,8 @@ mod tests {
         assert!(all_can_run(&facts, FUTURE_LESSONS));
         colored::control::set_override(false);
         let report = render(&facts, LESSONS);
-        assert!(report.contains("All 11 lessons can run"), "{report}");
+        let all = format!("All {} lessons can run", LESSONS.len());
+        assert!(report.contains(&all), "{report}");
     }
 
     #[test]
@@ -490,19 +502,23 @@ mod tests {
         facts.sysv_ipc = interpret_sysv_ipc(false);
         colored::control::set_override(false);
         let report = render(&facts, LESSONS);
-        // Once under the machine fact, once under each lesson it stops.
+        // Once under the machine fact, once under each lesson it stops:
+        // 05-ipc and every lesson after it.
+        let stopped = LESSONS.iter().filter(|l| l.needs(Need::Ipc)).count();
+        assert_eq!(stopped, LESSONS.len() - 5);
         assert_eq!(
             report
                 .matches("fix: use a kernel built with CONFIG_SYSVIPC=y")
                 .count(),
-            7,
+            1 + stopped,
             "{report}"
         );
         assert!(
             report.contains("  ✗ 05-ipc         cannot run\n"),
             "{report}"
         );
-        assert!(report.contains("6 of 11 lessons cannot run"), "{report}");
+        let summary = format!("{stopped} of {} lessons cannot run", LESSONS.len());
+        assert!(report.contains(&summary), "{report}");
     }
 
     #[test]
@@ -583,7 +599,8 @@ mod tests {
                 "07-user",
                 "08-cgroups",
                 "09-union",
-                "10-init-layer"
+                "10-init-layer",
+                "11-lockdown"
             ]
         );
     }
@@ -604,7 +621,8 @@ mod tests {
                 "07-user",
                 "08-cgroups",
                 "09-union",
-                "10-init-layer"
+                "10-init-layer",
+                "11-lockdown"
             ]
         );
 
@@ -624,7 +642,8 @@ mod tests {
                 "07-user",
                 "08-cgroups",
                 "09-union",
-                "10-init-layer"
+                "10-init-layer",
+                "11-lockdown"
             ]
         );
 
@@ -638,7 +657,8 @@ mod tests {
                 "07-user",
                 "08-cgroups",
                 "09-union",
-                "10-init-layer"
+                "10-init-layer",
+                "11-lockdown"
             ]
         );
 
@@ -656,7 +676,8 @@ mod tests {
                 "07-user",
                 "08-cgroups",
                 "09-union",
-                "10-init-layer"
+                "10-init-layer",
+                "11-lockdown"
             ]
         );
 
@@ -684,21 +705,32 @@ mod tests {
                 "07-user",
                 "08-cgroups",
                 "09-union",
-                "10-init-layer"
+                "10-init-layer",
+                "11-lockdown"
             ]
         );
 
         let mut facts = healthy_root_machine();
         facts.overlay = interpret_overlay(FILESYSTEMS_WITHOUT_OVERLAY, None);
-        assert_eq!(blocked(LESSONS, &facts), ["09-union", "10-init-layer"]);
+        assert_eq!(
+            blocked(LESSONS, &facts),
+            ["09-union", "10-init-layer", "11-lockdown"]
+        );
         assert_eq!(blocked(FUTURE_LESSONS, &facts), ["09-union"]);
+
+        let mut facts = healthy_root_machine();
+        facts.seccomp = Fact::missing("seccomp filter", "EINVAL", "CONFIG_SECCOMP_FILTER");
+        assert_eq!(blocked(LESSONS, &facts), ["11-lockdown"]);
+        let mut facts = healthy_root_machine();
+        facts.device_cgroup = Fact::missing("device cgroup", "none", "mount it");
+        assert_eq!(blocked(LESSONS, &facts), ["11-lockdown"]);
 
         let mut facts = healthy_root_machine();
         facts.cgroup_controllers =
             interpret_cgroup_controllers(&cgroups_from(CgroupMode::None, "", ""));
         assert_eq!(
             blocked(LESSONS, &facts),
-            ["08-cgroups", "09-union", "10-init-layer"]
+            ["08-cgroups", "09-union", "10-init-layer", "11-lockdown"]
         );
         assert_eq!(blocked(FUTURE_LESSONS, &facts), ["08-cgroups"]);
 

@@ -29,6 +29,7 @@ pub mod capabilities;
 pub mod escapes;
 pub mod kit;
 pub mod paths;
+pub(crate) mod probe;
 pub mod seccomp;
 
 use crate::narrate;

@@ -28,6 +28,8 @@ pub enum Need {
     Cgroups,
     /// overlayfs.
     Overlay,
+    /// A seccomp filter and a device cgroup (lesson 11).
+    Lockdown,
 }
 
 /// A lesson: where it lives, what it needs, what comes after it.
@@ -90,6 +92,7 @@ const NET_DEVICES: Need = Need::NetDevices;
 const USER: Need = Need::Ns(Namespace::User);
 const CGROUPS: Need = Need::Cgroups;
 const OVERLAY: Need = Need::Overlay;
+const LOCKDOWN: Need = Need::Lockdown;
 
 /// Every lesson that exists, in order.
 ///
@@ -178,7 +181,7 @@ pub const LESSONS: &[Lesson] = &[
     },
     Lesson {
         number: "11", binary: "11-lockdown", title: "Lockdown: capabilities, no_new_privs, seccomp, masked paths, devices",
-        needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC_NS, IPC, NET, NET_DEVICES, CGROUPS, OVERLAY],
+        needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC_NS, IPC, NET, NET_DEVICES, CGROUPS, OVERLAY, LOCKDOWN],
         why_root: Some("compares a container of the host's root before and after the lockdown: without root there is no host's root inside to lock down (lesson 07's rootless containers already lack its powers)"),
         next: "nslab, the runtime (lesson 12): the same start sequence, driven by an OCI bundle.",
         rootless: false,

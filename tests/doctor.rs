@@ -94,6 +94,7 @@ fn lesson_binary(name: &str) -> &'static str {
         "08-cgroups" => env!("CARGO_BIN_EXE_08-cgroups"),
         "09-union" => env!("CARGO_BIN_EXE_09-union"),
         "10-init-layer" => env!("CARGO_BIN_EXE_10-init-layer"),
+        "11-lockdown" => env!("CARGO_BIN_EXE_11-lockdown"),
         other => panic!("the doctor lists {other}, which this test does not know: add it here"),
     }
 }
@@ -185,7 +186,7 @@ fn every_lesson_it_says_can_run_runs() {
         let mut cmd = common::lesson(lesson_binary(name));
         if matches!(
             name,
-            "06-net" | "07-user" | "08-cgroups" | "09-union" | "10-init-layer"
+            "06-net" | "07-user" | "08-cgroups" | "09-union" | "10-init-layer" | "11-lockdown"
         ) {
             // Its bridge and veth pair go in a network namespace of the
             // test's own, never on the machine's network.
@@ -253,7 +254,8 @@ fn the_report_lists_the_lessons_that_exist() {
             "07-user",
             "08-cgroups",
             "09-union",
-            "10-init-layer"
+            "10-init-layer",
+            "11-lockdown"
         ]
     );
 }

@@ -222,6 +222,15 @@ impl Filter {
         Ok(())
     }
     // ANCHOR_END: install
+
+    /// [`Filter::install`] without narration, returning the errno: for
+    /// `nslab doctor`'s probe, in a forked child that must not allocate.
+    pub(crate) fn install_silently(&self) -> Result<(), nix::errno::Errno> {
+        for (_, program) in &self.programs {
+            seccompiler::apply_filter(program).map_err(|_| nix::errno::Errno::last())?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
