@@ -599,9 +599,9 @@ impl Leftover {
             Leftover::EscapeDir(path) => format!("chroot escape directory {}", path.display()),
             Leftover::Staging(path) => format!("rootfs staging directory {}", path.display()),
             Leftover::Volume(path) => {
-                format!("a killed lesson's volume or layer {}", path.display())
+                format!("volume or layer of a killed lesson {}", path.display())
             }
-            Leftover::Cgroup(path) => format!("lesson 08's cgroup {}", path.display()),
+            Leftover::Cgroup(path) => format!("cgroup of a killed lesson {}", path.display()),
             Leftover::Record(path) => format!("container record {}", path.display()),
             Leftover::Lease(path) => format!("address lease {}", path.display()),
             Leftover::Link { name, .. } if name == net::BRIDGE => format!(

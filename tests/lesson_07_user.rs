@@ -442,7 +442,7 @@ fn a_killed_runs_demo_volume_is_found_and_removed_by_cleanup() {
     };
     let (code, out, err) = cleanup(true);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("a killed lesson's volume or layer"), "{out}");
+    assert!(out.contains("volume or layer of a killed lesson"), "{out}");
     assert!(volume.exists(), "--dry-run removed it");
     let (code, out, err) = cleanup(false);
     assert_eq!(code, 0, "{out}{err}");

@@ -225,7 +225,7 @@ fn a_killed_lessons_cgroup_is_removed_by_nslab_cleanup() {
         sleep 0.5
         left() { ls -d /sys/fs/cgroup/*/nslab/$lesson /sys/fs/cgroup/nslab/$lesson 2>/dev/null | wc -l; }
         echo left: $(left)
-        "$NSLAB" cleanup --dry-run --run-dir "$RUN" | grep -c "lesson 08's cgroup"
+        "$NSLAB" cleanup --dry-run --run-dir "$RUN" | grep -c "cgroup of a killed lesson"
         echo dry: $(left)
         "$NSLAB" cleanup --run-dir "$RUN" > /dev/null
         echo after: $(left)

@@ -353,6 +353,53 @@ fn the_demo_refuses_the_hosts_network() {
     assert!(!out.contains("clone("), "{out}");
 }
 
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn a_killed_lesson_leaves_no_container_and_cleanup_removes_the_rest() {
+    require_root!();
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    common::rootfs();
+    let run = run_dir("sigkill");
+    // The container's pid is read from the device cgroup, whose rules
+    // were written while it waited at the gate.
+    let script = r#"
+        "$L" -q --net none -- sleep 30 &
+        lesson=$!
+        procs=/sys/fs/cgroup/devices/nslab/$lesson/cgroup.procs
+        for i in $(seq 100); do grep -q . $procs 2>/dev/null && break; sleep 0.1; done
+        container=$(head -n 1 $procs)
+        echo rules: $(grep -c rwm /sys/fs/cgroup/devices/nslab/$lesson/devices.list)
+        kill -KILL $lesson; wait $lesson
+        sleep 0.5
+        # Dead: no such process, or a zombie its new parent has not reaped.
+        state=$(sed -n 's/^State:\t\(.\).*/\1/p' /proc/$container/status 2>/dev/null)
+        case "$state" in ""|Z) echo container: gone ;; *) echo container: alive $state ;; esac
+        left() { (ls -d /sys/fs/cgroup/*/nslab/$lesson; ls -d "$NSLAB_STATE_DIR"/.nslab-overlay-$lesson) 2>/dev/null | wc -l; }
+        echo left: $(left)
+        "$NSLAB" cleanup --run-dir "$RUN" > /dev/null
+        echo after: $(left)
+    "#;
+    let mut cmd = common::lesson("unshare");
+    cmd.args(["--net", "--", "sh", "-c", script])
+        .env("L", BIN)
+        .env("NSLAB", env!("CARGO_BIN_EXE_nslab"))
+        .env("RUN", &run)
+        .env("NSLAB_RUN_DIR", &run);
+    let (code, out, err) = common::run(&mut cmd);
+    assert_eq!(code, 0, "{out}{err}");
+    let value = |label: &str| -> String {
+        out.lines()
+            .find_map(|l| l.strip_prefix(label))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| panic!("no {label} in {out}{err}"))
+    };
+    // docker's rwm rules: the standard nodes, pts and tun.
+    assert_eq!(value("rules:"), "10", "{out}");
+    assert_eq!(value("container:"), "gone", "{out}");
+    assert!(value("left:").parse::<u32>().unwrap() >= 2, "{out}");
+    assert_eq!(value("after:"), "0", "{out}{err}");
+}
+
 fn settings() -> insta::Settings {
     let mut settings = common::settings();
     settings.add_filter(r"\.nslab-overlay-\d+", ".nslab-overlay-[PID]");
