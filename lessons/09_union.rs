@@ -111,6 +111,11 @@ fn main() -> ExitCode {
                 .into());
             }
         }
+        // The layers live under the state directory: a path overlayfs
+        // cannot take is refused before anything is built there.
+        nslab::overlay::check_state_dir(
+            &std::path::absolute(&args.rootfs.state_dir).unwrap_or_default(),
+        )?;
         let base = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
         // What a killed run left behind, said before anything new is made.
         leftovers::warn_if_any(&args.rootfs.state_dir);

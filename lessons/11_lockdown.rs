@@ -110,6 +110,11 @@ fn main() -> ExitCode {
             }
             .into());
         }
+        // The layers live under the state directory: a path overlayfs
+        // cannot take is refused before anything is built there.
+        nslab::overlay::check_state_dir(
+            &std::path::absolute(&args.rootfs.state_dir).unwrap_or_default(),
+        )?;
         let base = rootfs::prepare(&args.rootfs.state_dir, args.rootfs.rootfs.as_deref())?;
         leftovers::warn_if_any(&args.rootfs.state_dir);
         leftovers::warn_if_any_network(&args.network.run_dir());

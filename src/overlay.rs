@@ -32,6 +32,12 @@ pub enum OverlayError {
         /// The path.
         path: PathBuf,
     },
+    /// A state directory whose layers overlayfs could not take.
+    #[error("the state directory {} has a ':' or ',' in its path, which overlayfs's options cannot hold for the layers kept there", path.display())]
+    BadStateDir {
+        /// The path.
+        path: PathBuf,
+    },
     /// The options would not fit in one page, the limit of mount(2)'s data.
     #[error(
         "{count} layers make {length} bytes of mount options, more than the {limit} mount(2) takes"
@@ -76,6 +82,9 @@ impl OverlayError {
             OverlayError::BadPath { .. } => {
                 Some("move or link the layer to a path without ':' or ','".into())
             }
+            OverlayError::BadStateDir { .. } => {
+                Some("give --state-dir (or NSLAB_STATE_DIR) a path without ':' or ','".into())
+            }
             OverlayError::Mount(_) => Some(
                 "`nslab doctor` checks overlayfs; the upper and work directories must be on one file system, \
                  and not on an overlay or tmpfs that cannot hold them (`modprobe overlay` if it is missing)"
@@ -106,6 +115,26 @@ pub struct Overlay {
 /// The most bytes mount(2) takes as `data`: one page.
 pub const OPTIONS_MAX: usize = 4096;
 
+/// Refuses a state directory overlayfs's options could not hold (a `:`
+/// or a `,`) for the layers kept under it: checked before anything is
+/// built there.
+pub fn check_state_dir(path: &std::path::Path) -> Result<(), OverlayError> {
+    check_path(path).map_err(|_| OverlayError::BadStateDir {
+        path: path.to_path_buf(),
+    })
+}
+
+/// Refuses a layer path overlayfs's options cannot hold: a `:` or a `,`.
+fn check_path(path: &std::path::Path) -> Result<(), OverlayError> {
+    let text = path.to_string_lossy();
+    if text.contains(':') || text.contains(',') {
+        return Err(OverlayError::BadPath {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
 impl Overlay {
     // ANCHOR: options
     /// The mount options: `lowerdir=TOP:…:BOTTOM,upperdir=…,workdir=…`.
@@ -115,10 +144,7 @@ impl Overlay {
     pub fn options(&self) -> Result<String, OverlayError> {
         let all = self.lower.iter().chain([&self.upper, &self.work]);
         for path in all {
-            let text = path.to_string_lossy();
-            if text.contains(':') || text.contains(',') {
-                return Err(OverlayError::BadPath { path: path.clone() });
-            }
+            check_path(path)?;
         }
         let lower: Vec<String> = self.lower.iter().map(|p| p.display().to_string()).collect();
         let mut options = format!(

@@ -345,6 +345,22 @@ fn bad_seccomp_profiles_are_refused() {
 
 #[test]
 #[ignore = "needs root: run by scripts/test.sh as root"]
+fn a_state_directory_overlayfs_cannot_hold_is_refused_before_it_is_made() {
+    require_root!();
+    let state = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("state:11");
+    let _ = std::fs::remove_dir_all(&state);
+    let (code, out, err) = common::run(
+        common::lesson(BIN)
+            .args(["--net", "none", "--state-dir"])
+            .arg(&state),
+    );
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(err.contains("has a ':' or ','"), "{err}");
+    assert!(!state.exists(), "{} was made", state.display());
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
 fn the_demo_refuses_the_hosts_network() {
     require_root!();
     let (code, out, err) = lesson("host-net", &["--net", "host"]);
