@@ -690,7 +690,13 @@ mod tests {
         }
         assert_eq!(
             blocked(LESSONS, &facts),
-            ["07-user", "08-cgroups", "09-union", "10-init-layer"]
+            [
+                "07-user",
+                "08-cgroups",
+                "09-union",
+                "10-init-layer",
+                "11-lockdown"
+            ]
         );
 
         let mut facts = healthy_root_machine();
