@@ -185,8 +185,11 @@ impl Filter {
         // clone3 passes its flags in a struct, behind a pointer the filter
         // cannot read. ENOSYS ("no such call") makes the C library fall back
         // to clone, whose flags the rule above can see.
+        let mut clone3_rules: BTreeMap<i64, Vec<SeccompRule>> = [(libc::SYS_clone3, vec![])].into();
+        #[cfg(target_arch = "x86_64")]
+        clone3_rules.insert(libc::SYS_clone3 | X32_BIT, vec![]);
         let clone3 = SeccompFilter::new(
-            [(libc::SYS_clone3, vec![])].into(),
+            clone3_rules,
             SeccompAction::Allow,
             SeccompAction::Errno(libc::ENOSYS as u32),
             arch,
@@ -243,6 +246,22 @@ mod tests {
         assert_eq!(filter.programs.len(), 2);
         // The deny list: an arch check, then at least one jump per call.
         assert!(filter.programs[0].1.len() > DENIED.len() * 2);
+    }
+
+    /// On x86_64 each refused call is compared with its x32 number too.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn x32_numbers_are_refused_too() {
+        let filter = Filter::default_filter().unwrap();
+        let compares = |program: &BpfProgram, number: libc::c_long| {
+            program.iter().any(|insn| i64::from(insn.k) == number)
+        };
+        let deny = &filter.programs[0].1;
+        for (name, number, _) in DENIED {
+            assert!(compares(deny, *number), "{name}");
+            assert!(compares(deny, number | X32_BIT), "{name} (x32)");
+        }
+        assert!(compares(&filter.programs[1].1, libc::SYS_clone3 | X32_BIT));
     }
 
     #[test]
