@@ -198,8 +198,9 @@ struct FileHandle {
     f_handle: [u8; 128],
 }
 
-/// open_by_handle_at(2) with a handle made up for inode 2, the root of
-/// an ext4 file system: through the volume, the host's `/` ("shocker").
+/// open_by_handle_at(2) with a handle made up for inode 2, the root of an
+/// ext4 file system: through the volume, the root of the host's file system
+/// it lives on, reached by no path ("shocker").
 fn open_by_handle() -> Outcome {
     let Ok(mount_fd) = open(VOLUME, OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty()) else {
         return Outcome::Closed("no volume to open by".into());
@@ -251,7 +252,7 @@ fn open_by_handle() -> Outcome {
         .unwrap_or(0);
     if forged {
         Outcome::Open(format!(
-            "opened inode 2, the host's / ({entries} entries), from no path at all"
+            "opened inode 2, the root of the host file system under the volume ({entries} entries)"
         ))
     } else {
         Outcome::Open(
@@ -427,7 +428,7 @@ pub const ATTEMPTS: &[Try] = &[
     },
     Try {
         key: "handle",
-        what: "open_by_handle_at the host's /",
+        what: "open_by_handle_at past the volume",
         closed_by: "capabilities (dac_read_search), seccomp",
         attempt: open_by_handle,
     },
