@@ -180,7 +180,7 @@ pub const LESSONS: &[Lesson] = &[
         rootless: true,
     },
     Lesson {
-        number: "11", binary: "11-lockdown", title: "Lockdown: capabilities, no_new_privs, seccomp, masked paths, devices",
+        number: "11", binary: "11-lockdown", title: "Lockdown: what root inside no longer has",
         // USER: the corpus makes a user namespace, the door seccomp closes.
         needs: &[ROOT, ROOTFS, PID, MNT, UTS, IPC_NS, IPC, NET, NET_DEVICES, USER, CGROUPS, OVERLAY, LOCKDOWN],
         why_root: Some("compares a container of the host's root before and after the lockdown: without root there is no host's root inside to lock down (lesson 07's rootless containers already lack its powers)"),

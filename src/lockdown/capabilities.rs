@@ -171,11 +171,15 @@ impl Capabilities {
             .into_iter()
             .filter(|cap| !self.keep.contains(cap))
             .collect();
-        narrate::syscall(format!(
-            "prctl(PR_CAPBSET_DROP, …) × {}   # {}",
-            to_drop.len(),
-            to_drop.iter().map(short_name).collect::<Vec<_>>().join(" ")
-        ));
+        if to_drop.is_empty() {
+            narrate::explain("the bounding set keeps every capability: nothing to drop");
+        } else {
+            narrate::syscall(format!(
+                "prctl(PR_CAPBSET_DROP, …) × {}   # {}",
+                to_drop.len(),
+                to_drop.iter().map(short_name).collect::<Vec<_>>().join(" ")
+            ));
+        }
         for cap in &to_drop {
             caps::drop(None, CapSet::Bounding, *cap)
                 .map_err(failed(format!("drop {cap} from the bounding set")))?;
@@ -199,7 +203,7 @@ impl Capabilities {
         let keep: &CapsHashSet = &self.keep.intersection(&permitted).copied().collect();
         narrate::syscall(format!(
             "capset(effective = permitted = {{{}}}, inheritable = {{}})",
-            sorted(&self.keep)
+            sorted(keep)
                 .iter()
                 .map(short_name)
                 .collect::<Vec<_>>()

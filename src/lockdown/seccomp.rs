@@ -121,6 +121,12 @@ pub const DENIED: &[(&str, libc::c_long, &str)] = &[
 #[cfg(target_arch = "x86_64")]
 const X32_BIT: libc::c_long = 0x4000_0000;
 
+/// Calls the x32 ABI numbers on its own (512 and up, for calls whose
+/// arguments differ in size), not as the 64-bit number with bit 30: of
+/// those refused here, only kexec_load (arch/x86/entry/syscalls/syscall_64.tbl).
+#[cfg(target_arch = "x86_64")]
+const X32_OWN_NUMBERS: &[(&str, libc::c_long)] = &[("kexec_load", 528)];
+
 /// The default filter, compiled: a deny list with `EPERM`, and `clone3`
 /// answered `ENOSYS`. Two programs, as seccompiler gives each one action
 /// on a match; the kernel runs every installed filter and takes the
@@ -174,6 +180,9 @@ impl Filter {
                 .map(|(number, rule)| (number | X32_BIT, rule.clone()))
                 .collect();
             rules.extend(x32);
+            for (_, number) in X32_OWN_NUMBERS {
+                rules.insert(number | X32_BIT, vec![]);
+            }
         }
         let deny = SeccompFilter::new(
             rules,
@@ -201,7 +210,10 @@ impl Filter {
         Ok(Filter {
             programs: vec![
                 (
-                    format!("{} calls → EPERM", DENIED.len() + 2),
+                    format!(
+                        "{} calls → EPERM, and unshare and clone asking for a user namespace",
+                        DENIED.len()
+                    ),
                     compile(deny)?,
                 ),
                 ("clone3 → ENOSYS".into(), compile(clone3)?),
@@ -262,6 +274,12 @@ mod tests {
             assert!(compares(deny, number | X32_BIT), "{name} (x32)");
         }
         assert!(compares(&filter.programs[1].1, libc::SYS_clone3 | X32_BIT));
+        for (name, number) in X32_OWN_NUMBERS {
+            assert!(
+                compares(deny, number | X32_BIT),
+                "{name} (x32's own number)"
+            );
+        }
     }
 
     #[test]
