@@ -158,7 +158,7 @@ fn main() -> ExitCode {
             mounts: [&Mount::STANDARD[..], &[Mount::Mqueue]].concat(),
             names: Some(args.names.into()),
             user: maps,
-            limits: root.then_some(limits),
+            limits: root.then_some(limits.clone()),
             network: Some(network),
             name: args.network.name,
             run_dir: Some(run_dir),

@@ -174,6 +174,7 @@ fn main() -> ExitCode {
             run_dir: Some(run_dir),
             lockdown: None,
             command,
+            ..Spec::default()
         };
         let seen: Vec<Namespace> = spec
             .namespaces

@@ -169,7 +169,7 @@ fn run_one(
     overlay.options()?;
     let mut limits = args.limits.limits();
     // The device cgroup is part of the lockdown.
-    limits.devices = lockdown.is_some();
+    limits.devices = lockdown.map(|_| nslab::cgroup::devices::DEFAULT_ALLOWED.to_vec());
     let network = args.network.net.clone();
     let mut namespaces = vec![
         Namespace::Pid,
@@ -200,6 +200,7 @@ fn run_one(
         run_dir: Some(args.network.run_dir()),
         lockdown: lockdown.cloned(),
         command,
+        ..Spec::default()
     };
     let exit = start::run(&spec, Hooks::default());
     let report = escapes::read_report(&container.upper());

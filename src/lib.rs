@@ -73,6 +73,7 @@ pub mod signals;
 pub mod spec;
 pub mod start;
 pub mod syscall;
+pub mod sysctl;
 pub mod user;
 pub mod uts;
 
@@ -136,6 +137,9 @@ pub enum Error {
     /// From [`lockdown`].
     #[error(transparent)]
     Lockdown(#[from] lockdown::LockdownError),
+    /// From [`sysctl`].
+    #[error(transparent)]
+    Sysctl(#[from] sysctl::SysctlError),
     /// An error the container's child met before `execve`, reported to
     /// the parent (see [`report`]).
     #[error("{0}")]
@@ -172,6 +176,7 @@ impl Error {
             Error::Overlay(e) => e.hint(),
             Error::InitLayer(e) => e.hint(),
             Error::Lockdown(e) => e.hint(),
+            Error::Sysctl(_) => None,
             Error::Child(report) => report.hint.clone(),
             Error::Chroot(_) | Error::Pid(_) | Error::Uts(_) => None,
         };

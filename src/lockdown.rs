@@ -46,9 +46,11 @@ pub struct Lockdown {
     /// Install the default seccomp filter (`--seccomp unconfined` leaves
     /// it out).
     pub seccomp: bool,
-    /// Mask the sensitive `/proc` and `/sys` paths and make the kernel's
-    /// knobs read-only.
-    pub paths: bool,
+    /// Paths hidden: `/dev/null` over a file, an empty read-only tmpfs
+    /// over a directory ([`paths::MASKED`] by default).
+    pub masked: Vec<std::path::PathBuf>,
+    /// Paths made read-only ([`paths::READ_ONLY`] by default).
+    pub read_only: Vec<std::path::PathBuf>,
 }
 
 impl Default for Lockdown {
@@ -58,7 +60,8 @@ impl Default for Lockdown {
             capabilities: Capabilities::default(),
             no_new_privs: true,
             seccomp: true,
-            paths: true,
+            masked: paths::MASKED.iter().map(Into::into).collect(),
+            read_only: paths::READ_ONLY.iter().map(Into::into).collect(),
         }
     }
 }

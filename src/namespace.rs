@@ -171,6 +171,17 @@ pub enum NamespaceError {
         #[source]
         source: io::Error,
     },
+    /// Opening or joining (setns(2)) a namespace by path failed.
+    #[error("failed to join the {} at {}", kind.label(), path.display())]
+    Join {
+        /// Its kind.
+        kind: Namespace,
+        /// The path given.
+        path: PathBuf,
+        /// The kernel's answer.
+        #[source]
+        source: nix::errno::Errno,
+    },
 }
 
 impl NamespaceError {
@@ -181,8 +192,36 @@ impl NamespaceError {
                 Some("the process may have exited already, or /proc is not mounted".into())
             }
             NamespaceError::ReadLink { .. } => None,
+            NamespaceError::Join { .. } => Some(
+                "the path must be a namespace of that kind, such as /proc/PID/ns/net of a running process".into(),
+            ),
         }
     }
+}
+
+/// Joins the namespace of kind `kind` at `path` (a `/proc/PID/ns/…` link
+/// or a bind mount of one) with setns(2): the runtime's
+/// `linux.namespaces[].path`. The flag makes the kernel check the kind.
+pub fn join(kind: Namespace, path: &std::path::Path) -> Result<(), NamespaceError> {
+    let failed = |source| NamespaceError::Join {
+        kind,
+        path: path.to_path_buf(),
+        source,
+    };
+    let fd = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(failed)?;
+    // SAFETY: the descriptor was just opened, and nothing else owns it.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    crate::narrate::syscall(format!(
+        "setns(open({:?}), {:?})",
+        path.display().to_string(),
+        kind.flag()
+    ));
+    nix::sched::setns(fd, kind.flag()).map_err(failed)
 }
 
 /// The namespace of kind `kind` that process `pid` is in (the caller when

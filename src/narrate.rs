@@ -52,6 +52,26 @@ pub enum Sink {
 /// write(2), so lines from parent and child never mix.
 static SINK_FD: AtomicI32 = AtomicI32::new(1);
 
+/// Whether each line is written as a JSON log record (the runtime's
+/// `--log-format json`, which containerd's shim reads).
+static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Writes each line as `{"level":"debug","msg":…,"time":…}` from now on
+/// (`json`), or as text.
+pub fn set_json(json: bool) {
+    JSON.store(json, Ordering::Relaxed);
+}
+
+/// One JSON log record, as runc writes them.
+pub fn json_record(level: &str, msg: &str) -> String {
+    serde_json::json!({
+        "level": level,
+        "msg": msg,
+        "time": crate::runtime::state::now_rfc3339(),
+    })
+    .to_string()
+}
+
 /// Decides, once per process, whether narration is printed and coloured.
 ///
 /// Call it first thing in `main`. `quiet` comes from `--quiet`.
@@ -90,7 +110,11 @@ fn emit(line: impl Display) {
     if fd < 0 {
         return;
     }
-    let line = format!("{line}\n");
+    let line = if JSON.load(Ordering::Relaxed) {
+        format!("{}\n", json_record("debug", &line.to_string()))
+    } else {
+        format!("{line}\n")
+    };
     // SAFETY: as in `init_with`, the descriptor outlives every caller.
     let out = unsafe { BorrowedFd::borrow_raw(fd) };
     // Narration is best effort: a closed stdout must not abort the lesson.

@@ -47,6 +47,43 @@ pub enum ProcessError {
     /// The seccomp filter, installed just before `execve`, was refused.
     #[error("failed to install the seccomp filter before execve")]
     InstallFilter(#[source] Box<crate::lockdown::LockdownError>),
+    /// setrlimit(2) was refused.
+    #[error("failed to set the {resource} limit to {soft} (soft) and {hard} (hard)")]
+    Rlimit {
+        /// The resource.
+        resource: String,
+        /// The soft limit asked for.
+        soft: u64,
+        /// The hard limit asked for.
+        hard: u64,
+        /// The kernel's answer.
+        #[source]
+        source: Errno,
+    },
+    /// Switching to the container's user failed.
+    #[error("failed to become the container's user: {step}")]
+    SwitchUser {
+        /// The call that failed.
+        step: &'static str,
+        /// The kernel's answer.
+        #[source]
+        source: Errno,
+    },
+    /// chdir(2) into the working directory failed.
+    #[error("failed to enter the working directory {}", path.display())]
+    Chdir {
+        /// The directory.
+        path: PathBuf,
+        /// The kernel's answer.
+        #[source]
+        source: Errno,
+    },
+    /// The runtime's init ended before it was ready.
+    #[error("the container's init ended before it was ready: it {exit}")]
+    EndedBeforeReady {
+        /// How it ended.
+        exit: Exit,
+    },
     /// `pipe2(2)` for the start gate or the error channel failed.
     #[error("failed to create the pipe the child waits at")]
     Pipe(#[source] Errno),
@@ -136,6 +173,9 @@ impl ProcessError {
                 "start containers before starting threads: a forked child of a threaded process may find a lock held forever".into(),
             ),
             ProcessError::Stopped(_) => Some("nothing was started, so nothing needs cleaning up".into()),
+            ProcessError::Rlimit { source: Errno::EPERM, .. } => Some(
+                "raising a hard limit above this process's own needs CAP_SYS_RESOURCE: ask for at most `ulimit -H` of the shell that starts nslab (podman: --ulimit nofile=N:N --ulimit nproc=N:N)".into(),
+            ),
             // Without root, a user namespace is the only way in, and three
             // switches can close it (user_namespaces(7), and distributions).
             ProcessError::Clone { flags, source: Errno::EPERM | Errno::EACCES | Errno::ENOSPC | Errno::EUSERS }
@@ -202,6 +242,39 @@ impl Child {
         let _ = wait(self.pid);
     }
 
+    /// Waits until the released child says it is ready ([`READY`], written
+    /// by the runtime's init just before it blocks for `nslab start`), or
+    /// returns the error it reported, or how it ended, if it ended first.
+    pub fn wait_ready(&mut self) -> Result<(), crate::Error> {
+        let mut bytes = Vec::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            match nix::unistd::read(self.errors.as_raw_fd(), &mut buffer) {
+                Err(Errno::EINTR) => continue,
+                Ok(n @ 1..) => {
+                    bytes.extend_from_slice(&buffer[..n]);
+                    if bytes == [READY] {
+                        return Ok(());
+                    }
+                }
+                // End of file: the child exited (or exec'd) without saying so.
+                _ => break,
+            }
+        }
+        let exit = wait(self.pid)?;
+        match Report::decode(&bytes) {
+            Some(report) => Err(crate::Error::Child(report)),
+            None => Err(ProcessError::EndedBeforeReady { exit }.into()),
+        }
+    }
+
+    /// Lets the child go on alone: the parent keeps no descriptor to it and
+    /// will not wait for it (the runtime's `create` exits; whoever waits for
+    /// the container, a shim or conmon, is its subreaper).
+    pub fn detach(self) -> Pid {
+        self.pid
+    }
+
     /// Releases the child if that was not done yet, waits for it to end,
     /// and returns how it ended, or the error it reported before `execve`.
     pub fn wait(mut self) -> Result<Exit, crate::Error> {
@@ -266,7 +339,7 @@ pub fn ensure_single_threaded() -> Result<(), ProcessError> {
 /// blocked mask, so a signal cannot reach it half set up, and [`exec`]
 /// empties the mask again.
 // ANCHOR: spawn
-pub fn spawn<F>(namespaces: &[Namespace], child: F) -> Result<Child, ProcessError>
+pub fn spawn<F>(namespaces: &[Namespace], detached: bool, child: F) -> Result<Child, ProcessError>
 where
     F: FnOnce() -> Result<Infallible, crate::Error>,
 {
@@ -291,7 +364,8 @@ where
         for fd in parent_ends {
             let _ = nix::unistd::close(fd);
         }
-        let error = match child_side(gate, child.take()) {
+        ERROR_CHANNEL.store(errors, std::sync::atomic::Ordering::Relaxed);
+        let error = match child_side(gate, detached, child.take()) {
             Ok(never) => match never {},
             Err(error) => error,
         };
@@ -351,6 +425,26 @@ where
 /// The byte the parent writes into the gate to let the child go on.
 const GO: u8 = b'1';
 
+/// What the runtime's init writes on the error channel once it is set up
+/// and about to wait for `nslab start` (ASCII ACK: no report starts so).
+pub const READY: u8 = 0x06;
+
+/// The child's end of its error channel, set in the child by [`spawn`].
+static ERROR_CHANNEL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// In a child of [`spawn`]: tells the parent waiting in
+/// [`Child::wait_ready`] that the container is set up.
+pub fn say_ready() -> Result<(), Errno> {
+    let fd = ERROR_CHANNEL.load(std::sync::atomic::Ordering::Relaxed);
+    if fd < 0 {
+        return Err(Errno::EBADF);
+    }
+    narrate::syscall("write(errors, \"\\x06\", 1)   # ready: set up, waiting for start");
+    // SAFETY: the child's end of the error channel, open until execve.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    nix::unistd::write(fd, &[READY]).map(drop)
+}
+
 /// The signal the kernel sends the child when the lesson dies: SIGKILL,
 /// which the command cannot catch or ignore.
 const DEATH_SIGNAL: Signal = Signal::SIGKILL;
@@ -385,11 +479,21 @@ pub fn rearm_death_signal(parent: nix::unistd::Pid) -> Result<(), ProcessError> 
 /// race: a parent that died sends no "go", and the child, reading
 /// end-of-file instead, gives up. Nothing is narrated before the gate
 /// opens (the parent is narrating then); what happened is told after.
-fn child_side<F>(gate: std::os::fd::RawFd, child: Option<F>) -> Result<Infallible, crate::Error>
+fn child_side<F>(
+    gate: std::os::fd::RawFd,
+    detached: bool,
+    child: Option<F>,
+) -> Result<Infallible, crate::Error>
 where
     F: FnOnce() -> Result<Infallible, crate::Error>,
 {
-    let death_signal = nix::sys::prctl::set_pdeathsig(DEATH_SIGNAL);
+    // A lesson's container dies with the lesson; the runtime's outlives
+    // `nslab create`, which exits once it is ready (see Child::detach).
+    let death_signal = if detached {
+        Ok(())
+    } else {
+        nix::sys::prctl::set_pdeathsig(DEATH_SIGNAL)
+    };
     let mut byte = [0u8; 1];
     let said_go = loop {
         match nix::unistd::read(gate, &mut byte) {
@@ -403,9 +507,11 @@ where
         exit_now(EXIT_SETUP_FAILED);
     }
     death_signal.map_err(ProcessError::DeathSignal)?;
-    narrate::returned(format!(
-        "prctl(PR_SET_PDEATHSIG, {DEATH_SIGNAL}) = 0   # made first: the child dies with the lesson"
-    ));
+    if !detached {
+        narrate::returned(format!(
+            "prctl(PR_SET_PDEATHSIG, {DEATH_SIGNAL}) = 0   # made first: the child dies with the lesson"
+        ));
+    }
     // 1: the number of bytes read, the GO byte checked above.
     narrate::returned("read(gate) = 1   # the lesson said go");
     match child {
@@ -429,19 +535,23 @@ pub fn exit_now(code: i32) -> ! {
 /// otherwise in each directory of [`CONTAINER_PATH`], resolved against the
 /// *current* root directory (so call it after chroot or pivot_root).
 pub fn find_program(name: &str) -> Result<PathBuf, ProcessError> {
+    find_program_in(name, CONTAINER_PATH)
+}
+
+/// [`find_program`], in the directories of `path` (a `PATH` value).
+pub fn find_program_in(name: &str, path: &str) -> Result<PathBuf, ProcessError> {
     if name.is_empty() {
         return Err(ProcessError::EmptyCommand);
     }
     if name.contains('/') {
         return Ok(PathBuf::from(name));
     }
-    CONTAINER_PATH
-        .split(':')
+    path.split(':')
         .map(|dir| Path::new(dir).join(name))
         .find(|candidate| candidate.is_file())
         .ok_or_else(|| ProcessError::NotFound {
             name: name.to_string(),
-            path: CONTAINER_PATH.to_string(),
+            path: path.to_string(),
         })
 }
 
@@ -456,20 +566,41 @@ pub fn find_program(name: &str) -> Result<PathBuf, ProcessError> {
 // ANCHOR: exec
 pub fn exec(
     command: &[String],
+    settings: &crate::spec::Process,
     seccomp: Option<&crate::lockdown::seccomp::Filter>,
 ) -> Result<Infallible, ProcessError> {
+    // The working directory first: a relative command is found from it.
+    if let Some(cwd) = &settings.cwd {
+        narrate::syscall(format!("chdir({:?})", cwd.display().to_string()));
+        nix::unistd::chdir(cwd).map_err(|source| ProcessError::Chdir {
+            path: cwd.clone(),
+            source,
+        })?;
+    }
     let name = command.first().ok_or(ProcessError::EmptyCommand)?;
-    let program = find_program(name)?;
+    // A config.json's environment brings its own PATH to look in.
+    let search = settings
+        .env
+        .as_ref()
+        .and_then(|env| env.iter().find_map(|e| e.strip_prefix("PATH=")))
+        .unwrap_or(CONTAINER_PATH);
+    let program = find_program_in(name, search)?;
 
     let to_c = |s: &str| CString::new(s).map_err(|_| ProcessError::NulInCommand(s.to_string()));
     let argv = command
         .iter()
         .map(|a| to_c(a))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut env = vec![format!("PATH={CONTAINER_PATH}"), "HOME=/root".to_string()];
-    if let Ok(term) = std::env::var("TERM") {
-        env.push(format!("TERM={term}"));
-    }
+    let env = match &settings.env {
+        Some(env) => env.clone(),
+        None => {
+            let mut env = vec![format!("PATH={CONTAINER_PATH}"), "HOME=/root".to_string()];
+            if let Ok(term) = std::env::var("TERM") {
+                env.push(format!("TERM={term}"));
+            }
+            env
+        }
+    };
     let envp = env.iter().map(|e| to_c(e)).collect::<Result<Vec<_>, _>>()?;
     let program_c = CString::new(program.as_os_str().as_bytes())
         .map_err(|_| ProcessError::NulInCommand(program.display().to_string()))?;
@@ -499,6 +630,52 @@ pub fn exec(
     })
 }
 // ANCHOR_END: exec
+
+/// Sets resource limits with setrlimit(2) (the runtime's
+/// `process.rlimits`). Before the capabilities go: raising a hard limit
+/// needs `CAP_SYS_RESOURCE`.
+pub fn set_rlimits(rlimits: &[crate::spec::Rlimit]) -> Result<(), ProcessError> {
+    for limit in rlimits {
+        narrate::syscall(format!(
+            "setrlimit({:?}, {{{}, {}}})",
+            limit.resource, limit.soft, limit.hard
+        ));
+        nix::sys::resource::setrlimit(limit.resource, limit.soft, limit.hard).map_err(
+            |source| ProcessError::Rlimit {
+                resource: format!("{:?}", limit.resource),
+                soft: limit.soft,
+                hard: limit.hard,
+                source,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Becomes the container's user: groups first, then the gid, then the uid,
+/// as only root may change the others. `PR_SET_KEEPCAPS` keeps the
+/// permitted capabilities across the change from uid 0 (capabilities(7)),
+/// for the capability step that follows to set.
+pub fn switch_user(identity: &crate::spec::Identity) -> Result<(), ProcessError> {
+    use nix::unistd::{Gid, Uid};
+    let failed = |step: &'static str| move |source| ProcessError::SwitchUser { step, source };
+    let gid = Gid::from_raw(identity.gid);
+    let uid = Uid::from_raw(identity.uid);
+    let groups: Vec<Gid> = identity
+        .additional_gids
+        .iter()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    narrate::syscall(format!(
+        "setgroups({:?}); setresgid({gid}, {gid}, {gid}); prctl(PR_SET_KEEPCAPS, 1); setresuid({uid}, {uid}, {uid})",
+        identity.additional_gids
+    ));
+    nix::unistd::setgroups(&groups).map_err(failed("setgroups"))?;
+    nix::unistd::setresgid(gid, gid, gid).map_err(failed("setresgid"))?;
+    nix::sys::prctl::set_keepcaps(true).map_err(failed("prctl(PR_SET_KEEPCAPS)"))?;
+    nix::unistd::setresuid(uid, uid, uid).map_err(failed("setresuid"))?;
+    Ok(())
+}
 
 /// How a waited-for child ended, as a shell would report it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -66,8 +66,59 @@ pub struct Spec {
     pub lockdown: Option<Lockdown>,
     /// The command to run, `argv[0]` first, looked up in the container.
     pub command: Vec<String>,
+    /// How the command runs: environment, directory, user, rlimits (the
+    /// runtime's `process`; the lessons keep the defaults).
+    pub process: Process,
+    /// Namespaces joined instead of made, by a path such as
+    /// `/proc/PID/ns/net` (the runtime's `linux.namespaces[].path`).
+    pub join: Vec<(Namespace, PathBuf)>,
+    /// Remount the root read-only once everything is mounted.
+    pub readonly_root: bool,
+    /// The name of its cgroup under `nslab/` (`limits` makes one): the
+    /// runtime's container id; `None` for the lesson's pid, so that `nslab
+    /// cleanup` finds a killed lesson's.
+    pub cgroup_name: Option<String>,
+    /// Kernel settings of the container's own namespaces to write, by
+    /// their `/proc/sys` name (`net.ipv4.ip_forward`).
+    pub sysctl: Vec<(String, String)>,
 }
 // ANCHOR_END: spec
+
+/// How the command runs. The default is the lessons': the environment
+/// `PATH`, `HOME` and `TERM`, the directory `/`, root, no rlimits.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Process {
+    /// Its environment, `NAME=value`; `None` for the lessons' default.
+    pub env: Option<Vec<String>>,
+    /// Its working directory inside; `None` for `/`.
+    pub cwd: Option<PathBuf>,
+    /// Its user and groups inside; `None` for root.
+    pub identity: Option<Identity>,
+    /// Resource limits, set with setrlimit(2) before `execve`.
+    pub rlimits: Vec<Rlimit>,
+}
+
+/// A user and its groups, as numbers inside the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The uid.
+    pub uid: u32,
+    /// The primary gid.
+    pub gid: u32,
+    /// Supplementary gids (setgroups(2)).
+    pub additional_gids: Vec<u32>,
+}
+
+/// One resource limit (getrlimit(2)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    /// Which resource.
+    pub resource: nix::sys::resource::Resource,
+    /// The soft limit.
+    pub soft: u64,
+    /// The hard limit.
+    pub hard: u64,
+}
 
 /// A root filesystem and the way into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +174,8 @@ pub enum Mount {
     Tmp,
     /// An mqueue file system of the container's IPC namespace on `/dev/mqueue`.
     Mqueue,
+    /// Any mount a config.json asks for (the runtime).
+    Generic(crate::mount::generic::Generic),
     /// A host directory shown inside (docker's `--volume`): `source` on
     /// the host, bound at `target` inside (both absolute).
     Bind {
@@ -146,7 +199,7 @@ impl Mount {
         match self {
             Mount::Proc => Some(Namespace::Pid),
             Mount::Mqueue => Some(Namespace::Ipc),
-            Mount::Dev | Mount::Sys | Mount::Tmp | Mount::Bind { .. } => None,
+            Mount::Dev | Mount::Sys | Mount::Tmp | Mount::Bind { .. } | Mount::Generic(_) => None,
         }
     }
 }

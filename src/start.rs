@@ -48,6 +48,20 @@ pub struct Hooks<'a> {
     pub inside: Option<Box<dyn Fn() -> Result<(), Error> + 'a>>,
 }
 
+/// What runs in the child besides the spec's own steps, and how it relates
+/// to its parent: for [`create`].
+#[derive(Default, Clone, Copy)]
+pub struct InChild<'a> {
+    /// Runs after the setup, before the lockdown's last steps.
+    pub inside: Option<&'a (dyn Fn() -> Result<(), Error> + 'a)>,
+    /// Runs last before the seccomp filter and `execve`: the runtime's init
+    /// says it is ready here and waits for `nslab start`.
+    pub before_exec: Option<&'a (dyn Fn() -> Result<(), Error> + 'a)>,
+    /// The container outlives its parent (the runtime's `create`): no
+    /// death signal.
+    pub detached: bool,
+}
+
 /// Starts the container `spec` describes, lets it run, and returns how it
 /// ended: [`create`], the hooks, [`Container::release`], [`Container::wait`].
 // ANCHOR: run
@@ -61,7 +75,11 @@ pub fn run(spec: &Spec, hooks: Hooks) -> Result<Exit, Error> {
 /// 08 on; `None` without a cgroup).
 pub fn run_measured(spec: &Spec, mut hooks: Hooks) -> Result<(Exit, Option<Usage>), Error> {
     let inside = hooks.inside.take();
-    let mut container = create(spec, inside.as_deref())?;
+    let in_child = InChild {
+        inside: inside.as_deref(),
+        ..InChild::default()
+    };
+    let mut container = create(spec, in_child)?;
     if let Some(from_host) = hooks.from_host.as_mut() {
         if let Err(error) = from_host(container.pid()) {
             container.abandon();
@@ -120,6 +138,29 @@ impl Container {
         Ok((exit?, usage))
     }
 
+    /// Waits until the container's init is set up and waiting (see
+    /// [`InChild::before_exec`]), or returns the error it met on the way.
+    pub fn wait_ready(&mut self) -> Result<(), Error> {
+        self.child.wait_ready()
+    }
+
+    /// Leaves the container running on its own, for the runtime: the
+    /// parent forgets it without undoing anything; its cgroup stays, to be
+    /// removed by `nslab delete`. Returns its pid and its cgroup's
+    /// directories. A container with a bridge or a name cannot be
+    /// detached: nothing would unplug or unname it.
+    pub fn detach(self) -> (Pid, Vec<std::path::PathBuf>) {
+        let Container {
+            child,
+            cgroup,
+            record,
+            network,
+        } = self;
+        debug_assert!(record.is_none() && network.is_none());
+        let dirs = cgroup.map(Cgroup::keep).unwrap_or_default();
+        (child.detach(), dirs)
+    }
+
     /// Gives up on the container before it was released (a parent step
     /// failed): the child exits at its gate; then the host side is undone.
     pub fn abandon(self) {
@@ -141,10 +182,7 @@ impl Container {
 /// waits at the gate until [`Container::release`]), and plugs the network
 /// in from the host.
 // ANCHOR: create
-pub fn create(
-    spec: &Spec,
-    inside: Option<&(dyn Fn() -> Result<(), Error> + '_)>,
-) -> Result<Container, Error> {
+pub fn create(spec: &Spec, in_child: InChild<'_>) -> Result<Container, Error> {
     spec.check()?;
     let run_dir = spec.run_dir.as_deref();
     // Claimed first: two containers cannot both take a name.
@@ -176,8 +214,8 @@ pub fn create(
         .copied()
         .filter(|kind| *kind != Namespace::Cgroup)
         .collect();
-    let child = process::spawn(&clone_namespaces, || {
-        child_steps(spec, network.as_ref(), inside)
+    let child = process::spawn(&clone_namespaces, in_child.detached, || {
+        child_steps(spec, network.as_ref(), in_child)
     })?;
     let mut container = Container {
         child,
@@ -197,7 +235,10 @@ pub fn create(
     }
     if let Some(limits) = &spec.limits {
         // Named after the lesson: `nslab cleanup` finds a killed run's.
-        let id = std::process::id().to_string();
+        let id = spec
+            .cgroup_name
+            .clone()
+            .unwrap_or_else(|| std::process::id().to_string());
         let joined = Hierarchy::detect()
             .and_then(|hierarchy| Cgroup::create(&hierarchy, &id, limits))
             .and_then(|cgroup| {
@@ -248,7 +289,7 @@ fn namespace_ids(pid: Pid) -> Vec<(String, String)> {
 fn child_steps(
     spec: &Spec,
     network: Option<&net::Prepared>,
-    inside: Option<&(dyn Fn() -> Result<(), Error> + '_)>,
+    in_child: InChild<'_>,
 ) -> Result<Infallible, Error> {
     // Root inside first: every later step needs the capabilities of the
     // user namespace's root, and a uid that is not "nobody".
@@ -256,8 +297,17 @@ fn child_steps(
         let lesson = nix::unistd::getppid();
         user::become_root()?;
         // New uid, no death signal (prctl(2)): set it again.
-        process::rearm_death_signal(lesson)?;
+        if !in_child.detached {
+            process::rearm_death_signal(lesson)?;
+        }
     }
+    // Namespaces joined rather than made (the runtime's paths), before
+    // anything that depends on them; and resource limits while raising a
+    // hard one is still allowed (CAP_SYS_RESOURCE).
+    for (kind, path) in &spec.join {
+        crate::namespace::join(*kind, path)?;
+    }
+    process::set_rlimits(&spec.process.rlimits)?;
     // The parent put us in our cgroup before opening the gate: a cgroup
     // namespace made now is rooted there.
     if spec.namespaces.contains(&Namespace::Cgroup) {
@@ -298,14 +348,20 @@ fn child_steps(
             for each in &spec.mounts {
                 mount_one(each)?;
             }
+            // Kernel settings of our own namespaces, while /proc/sys is
+            // still writable.
+            for (name, value) in &spec.sysctl {
+                crate::sysctl::write(name, value)?;
+            }
             // Last: after this no path leads back to the host's files.
             old_root.detach()?;
             // The root is final: hide and freeze what of /proc and /sys is
             // the host kernel's, while mount is still ours to call.
             if let Some(lockdown) = &spec.lockdown {
-                if lockdown.paths {
-                    lockdown::paths::mask_and_freeze()?;
-                }
+                lockdown::paths::mask_and_freeze(&lockdown.masked, &lockdown.read_only)?;
+            }
+            if spec.readonly_root {
+                mount::remount_root_readonly()?;
             }
         }
     }
@@ -314,7 +370,7 @@ fn child_steps(
     if let Some(names) = &spec.names {
         uts::set_names(names)?;
     }
-    if let Some(inside) = inside {
+    if let Some(inside) = in_child.inside {
         inside()?;
     }
     // The lockdown's last steps, in the only order that works: compile the
@@ -327,13 +383,29 @@ fn child_steps(
         if lockdown.seccomp {
             filter = Some(lockdown::seccomp::Filter::default_filter()?);
         }
-        lockdown.capabilities.apply()?;
+        // The container's user between the bounding set (which needs
+        // CAP_SETPCAP) and the other sets (which the new uid keeps only
+        // through PR_SET_KEEPCAPS).
+        lockdown.capabilities.drop_bounding()?;
+        if let Some(identity) = &spec.process.identity {
+            process::switch_user(identity)?;
+        }
+        lockdown.capabilities.set()?;
         if lockdown.no_new_privs {
             lockdown::no_new_privs()?;
         }
+    } else if let Some(identity) = &spec.process.identity {
+        process::switch_user(identity)?;
+    }
+    if let Some(before_exec) = in_child.before_exec {
+        before_exec()?;
     }
     // Last of all: signals reset and descriptors closed, then execve.
-    Ok(process::exec(&spec.command, filter.as_ref())?)
+    Ok(process::exec(
+        &spec.command,
+        &spec.process,
+        filter.as_ref(),
+    )?)
 }
 // ANCHOR_END: child
 
@@ -349,6 +421,7 @@ fn mount_one(each: &Mount) -> Result<(), Error> {
             target,
             read_only,
         } => mount::bind_host_dir(source, target, *read_only)?,
+        Mount::Generic(generic) => generic.mount()?,
     }
     Ok(())
 }

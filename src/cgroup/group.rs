@@ -95,7 +95,7 @@ fn v1_controllers(limits: &Limits) -> Vec<&'static str> {
     if limits.io_weight.is_some() {
         controllers.push("blkio");
     }
-    if limits.devices {
+    if limits.devices.is_some() {
         controllers.push("devices");
     }
     controllers
@@ -110,9 +110,9 @@ pub enum Step {
     Write(PathBuf, String),
     /// rmdir(2): removes an empty cgroup (its control files go with it).
     Rmdir(PathBuf),
-    /// Loads the device program of [`super::devices`] and attaches it to
-    /// this cgroup2 directory: cgroup v2's device cgroup.
-    AttachDeviceProgram(PathBuf),
+    /// Loads the device program of [`super::devices`] for these rules and
+    /// attaches it to this cgroup2 directory: cgroup v2's device cgroup.
+    AttachDeviceProgram(PathBuf, Vec<super::devices::DeviceRule>),
 }
 
 /// The steps that make cgroup `id` with `limits` in `hierarchy`, in order.
@@ -200,8 +200,8 @@ pub fn setup_plan(
             }
             // v2 has no devices controller: a BPF program attached to the
             // cgroup answers each open and mknod (lesson 11).
-            if limits.devices {
-                plan.push(Step::AttachDeviceProgram(dir.clone()));
+            if let Some(rules) = &limits.devices {
+                plan.push(Step::AttachDeviceProgram(dir.clone(), rules.clone()));
             }
         }
         // ANCHOR_END: plan_v2
@@ -248,9 +248,8 @@ pub fn setup_plan(
                     "devices" => {
                         // Deny everything first, then allow the standard
                         // nodes: a cgroup starts with its parent's rules.
-                        for (file, value) in
-                            super::devices::v1_writes(&dir, super::devices::DEFAULT_ALLOWED)
-                        {
+                        let rules = limits.devices.as_deref().unwrap_or_default();
+                        for (file, value) in super::devices::v1_writes(&dir, rules) {
                             plan.push(Step::Write(file, value));
                         }
                     }
@@ -365,8 +364,8 @@ impl Cgroup {
                         return Err(e);
                     }
                 }
-                Step::AttachDeviceProgram(dir) => {
-                    if let Err(e) = super::devices::attach(dir, super::devices::DEFAULT_ALLOWED) {
+                Step::AttachDeviceProgram(dir, rules) => {
+                    if let Err(e) = super::devices::attach(dir, rules) {
                         cgroup.destroy();
                         return Err(e.into());
                     }
@@ -377,6 +376,35 @@ impl Cgroup {
         Ok(cgroup)
     }
     // ANCHOR_END: create
+
+    /// Keeps the cgroup after this value is gone (the runtime's container
+    /// outlives `nslab create`), and returns its directories, for whoever
+    /// removes it later ([`Cgroup::adopt`]).
+    pub fn keep(mut self) -> Vec<PathBuf> {
+        self.removed = true;
+        std::mem::take(&mut self.dirs)
+    }
+
+    /// Takes charge again of a cgroup kept by [`Cgroup::keep`], by its
+    /// directories: dropping the value kills what is left in it and
+    /// removes it (`nslab delete`).
+    pub fn adopt(dirs: Vec<PathBuf>) -> Result<Cgroup, CgroupError> {
+        Ok(Cgroup {
+            hierarchy: Hierarchy::detect()?,
+            dirs,
+            removed: false,
+        })
+    }
+
+    /// The processes in the cgroup, as the host numbers them (from the
+    /// first directory's `cgroup.procs`; every tree holds the same ones).
+    pub fn pids(&self) -> Vec<i32> {
+        self.dirs
+            .first()
+            .and_then(|dir| fs::read_to_string(dir.join("cgroup.procs")).ok())
+            .map(|text| text.lines().filter_map(|l| l.parse().ok()).collect())
+            .unwrap_or_default()
+    }
 
     /// The cgroup's directories, one per tree.
     pub fn dirs(&self) -> &[PathBuf] {
@@ -546,7 +574,7 @@ mod tests {
             pids: Some(20),
             io_weight: None,
             cpu_shares: Some(512),
-            devices: false,
+            devices: None,
         }
     }
 
@@ -617,7 +645,7 @@ mod tests {
             .map(|c| (c.to_string(), PathBuf::from(format!("/cg/{c}"))))
             .collect();
         let locked = Limits {
-            devices: true,
+            devices: Some(crate::cgroup::devices::DEFAULT_ALLOWED.to_vec()),
             ..Limits::default()
         };
         let plan = setup_plan(&Hierarchy::V1(trees), "7", &locked).unwrap();
@@ -655,13 +683,15 @@ mod tests {
             .unwrap();
         let attach = plan
             .iter()
-            .position(|s| *s == Step::AttachDeviceProgram(root.join("nslab/7")))
+            .position(
+                |s| matches!(s, Step::AttachDeviceProgram(d, _) if *d == root.join("nslab/7")),
+            )
             .unwrap();
         assert!(mkdir < attach);
         let plan = setup_plan(&Hierarchy::V2(root), "7", &Limits::default()).unwrap();
         assert!(!plan
             .iter()
-            .any(|s| matches!(s, Step::AttachDeviceProgram(_))));
+            .any(|s| matches!(s, Step::AttachDeviceProgram(..))));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::fmt;
 pub const CPU_PERIOD_US: u64 = 100_000;
 
 /// What a container may use; each limit optional.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Limits {
     /// Memory, in bytes.
     pub memory: Option<u64>,
@@ -25,9 +25,10 @@ pub struct Limits {
     /// (`--cpu-shares`, 2 to 262144, 1024 the default): v1's `cpu.shares`,
     /// and on v2 the `cpu.weight` it converts to ([`shares_to_weight`]).
     pub cpu_shares: Option<u64>,
-    /// Only the standard device nodes may be used (lesson 11): the device
-    /// cgroup, v1's `devices` controller or v2's BPF program.
-    pub devices: bool,
+    /// Which device nodes may be used, all others refused (lesson 11): the
+    /// device cgroup, v1's `devices` controller or v2's BPF program.
+    /// `None` leaves devices alone.
+    pub devices: Option<Vec<super::devices::DeviceRule>>,
 }
 
 /// A v1 `cpu.shares` value as a v2 `cpu.weight`, the way runc converts it:
@@ -190,7 +191,7 @@ impl LimitArgs {
             pids: self.pids,
             io_weight: self.io_weight,
             cpu_shares: self.cpu_shares,
-            devices: false,
+            devices: None,
         }
     }
 }

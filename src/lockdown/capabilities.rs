@@ -43,18 +43,25 @@ pub const DEFAULT: [Capability; 14] = [
 ];
 // ANCHOR_END: default
 
-/// The capabilities a container keeps.
+/// The capabilities a container keeps, set by set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Capabilities {
-    keep: CapsHashSet,
+    /// The ceiling: what `execve` can give back.
+    pub bounding: CapsHashSet,
+    /// What the kernel checks.
+    pub effective: CapsHashSet,
+    /// What may be made effective.
+    pub permitted: CapsHashSet,
+    /// What a program with inheritable file capabilities may get.
+    pub inheritable: CapsHashSet,
+    /// What survives `execve` for a non-root user.
+    pub ambient: CapsHashSet,
 }
 
 impl Default for Capabilities {
     /// [`DEFAULT`].
     fn default() -> Capabilities {
-        Capabilities {
-            keep: DEFAULT.into_iter().collect(),
-        }
+        Capabilities::keeping(DEFAULT.into_iter().collect())
     }
 }
 
@@ -70,6 +77,16 @@ pub fn sorted(set: &CapsHashSet) -> Vec<Capability> {
     caps
 }
 
+/// An error of step `step`, keeping the crate's.
+fn failed(step: String) -> impl FnOnce(caps::errors::CapsError) -> LockdownError {
+    move |source| LockdownError::Capabilities { step, source }
+}
+
+/// `chown dac_override …`: short names, space-separated.
+fn names(caps: &[Capability]) -> String {
+    caps.iter().map(short_name).collect::<Vec<_>>().join(" ")
+}
+
 /// `CAP_NET_ADMIN` as the flags spell it: `net_admin`.
 pub fn short_name(cap: &Capability) -> String {
     cap.to_string()
@@ -82,6 +99,12 @@ pub fn short_name(cap: &Capability) -> String {
 /// old ones lack the newest).
 fn supported() -> CapsHashSet {
     caps::runtime::thread_all_supported().into_iter().collect()
+}
+
+/// One capability by name: `net_admin`, `NET_ADMIN` or `CAP_NET_ADMIN`
+/// (a config.json spells them `CAP_…`); `None` for an unknown one.
+pub fn by_name(name: &str) -> Option<Capability> {
+    caps::to_canonical(name.trim()).parse().ok()
 }
 
 /// One `--cap-add`/`--cap-drop` name: `net_admin`, `NET_ADMIN` or
@@ -138,18 +161,32 @@ impl Capabilities {
             keep.extend(added);
             keep
         };
-        Ok(Capabilities { keep })
+        Ok(Capabilities::keeping(keep))
     }
 
-    /// The capabilities kept.
+    /// `keep` in the bounding, effective and permitted sets; inheritable
+    /// and ambient empty (the lessons', and docker's, shape).
+    pub fn keeping(keep: CapsHashSet) -> Capabilities {
+        Capabilities {
+            bounding: keep.clone(),
+            effective: keep.clone(),
+            permitted: keep,
+            inheritable: CapsHashSet::new(),
+            ambient: CapsHashSet::new(),
+        }
+    }
+
+    /// The capabilities kept: the bounding set.
     pub fn kept(&self) -> &CapsHashSet {
-        &self.keep
+        &self.bounding
     }
 
     /// The kept set as `/proc/PID/status` shows it: a hex mask, a bit per
     /// capability number (`CapEff: 00000000a80425fb` for docker's).
     pub fn mask(&self) -> u64 {
-        self.keep.iter().fold(0, |mask, cap| mask | cap.bitmask())
+        self.bounding
+            .iter()
+            .fold(0, |mask, cap| mask | cap.bitmask())
     }
 
     /// Applies the sets to the calling process, in the order the kernel
@@ -161,15 +198,25 @@ impl Capabilities {
     ///    `execve` to a non-root user;
     /// 3. **effective**, then **permitted** (effective must stay a subset of
     ///    permitted at every capset(2));
-    /// 4. **inheritable** emptied, as docker and runc do since
+    /// 4. **inheritable**: empty by default, as docker and runc do since
     ///    CVE-2022-24769: a non-empty inheritable set let a program with
-    ///    inheritable file capabilities gain them on `execve`.
+    ///    inheritable file capabilities gain them on `execve`;
+    /// 5. **ambient** raised, from a config.json that asks (each must be
+    ///    permitted and inheritable already).
+    ///
+    /// The runtime switches to the container's user between 1 and 3
+    /// ([`Capabilities::drop_bounding`], then [`Capabilities::set`]).
     // ANCHOR: apply
     pub fn apply(&self) -> Result<(), LockdownError> {
-        let failed = |step: String| move |source| LockdownError::Capabilities { step, source };
+        self.drop_bounding()?;
+        self.set()
+    }
+
+    /// Step 1: the bounding set.
+    pub fn drop_bounding(&self) -> Result<(), LockdownError> {
         let to_drop: Vec<Capability> = sorted(&supported())
             .into_iter()
-            .filter(|cap| !self.keep.contains(cap))
+            .filter(|cap| !self.bounding.contains(cap))
             .collect();
         if to_drop.is_empty() {
             narrate::explain("the bounding set keeps every capability: nothing to drop");
@@ -177,42 +224,64 @@ impl Capabilities {
             narrate::syscall(format!(
                 "prctl(PR_CAPBSET_DROP, …) × {}   # {}",
                 to_drop.len(),
-                to_drop.iter().map(short_name).collect::<Vec<_>>().join(" ")
+                names(&to_drop)
             ));
         }
         for cap in &to_drop {
             caps::drop(None, CapSet::Bounding, *cap)
                 .map_err(failed(format!("drop {cap} from the bounding set")))?;
         }
+        Ok(())
+    }
+
+    /// Steps 2 to 5: the other sets.
+    pub fn set(&self) -> Result<(), LockdownError> {
         narrate::syscall("prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)");
         caps::clear(None, CapSet::Ambient).map_err(failed("clear the ambient set".into()))?;
-        // What the lesson itself lacks it cannot give (capset(2) raises
+        // What this process itself lacks it cannot give (capset(2) raises
         // nothing above the permitted set): said, and left out.
-        let permitted =
+        let held =
             caps::read(None, CapSet::Permitted).map_err(failed("read the permitted set".into()))?;
-        let lacking: Vec<Capability> = sorted(&self.keep)
+        let wanted: CapsHashSet = self.permitted.union(&self.effective).copied().collect();
+        let lacking: Vec<Capability> = sorted(&wanted)
             .into_iter()
-            .filter(|cap| !permitted.contains(cap))
+            .filter(|cap| !held.contains(cap))
             .collect();
         if !lacking.is_empty() {
             narrate::warning(format!(
                 "not kept, as this process does not hold them itself: {}",
-                lacking.iter().map(short_name).collect::<Vec<_>>().join(" ")
+                names(&lacking)
             ));
         }
-        let keep: &CapsHashSet = &self.keep.intersection(&permitted).copied().collect();
-        narrate::syscall(format!(
-            "capset(effective = permitted = {{{}}}, inheritable = {{}})",
-            sorted(keep)
-                .iter()
-                .map(short_name)
-                .collect::<Vec<_>>()
-                .join(" ")
-        ));
-        caps::set(None, CapSet::Effective, keep).map_err(failed("set the effective set".into()))?;
-        caps::set(None, CapSet::Permitted, keep).map_err(failed("set the permitted set".into()))?;
-        caps::clear(None, CapSet::Inheritable)
-            .map_err(failed("empty the inheritable set".into()))?;
+        let effective: CapsHashSet = self.effective.intersection(&held).copied().collect();
+        let permitted: CapsHashSet = self.permitted.intersection(&held).copied().collect();
+        if effective == permitted && self.inheritable.is_empty() {
+            narrate::syscall(format!(
+                "capset(effective = permitted = {{{}}}, inheritable = {{}})",
+                names(&sorted(&effective))
+            ));
+        } else {
+            narrate::syscall(format!(
+                "capset(effective = {{{}}}, permitted = {{{}}}, inheritable = {{{}}})",
+                names(&sorted(&effective)),
+                names(&sorted(&permitted)),
+                names(&sorted(&self.inheritable))
+            ));
+        }
+        caps::set(None, CapSet::Effective, &effective)
+            .map_err(failed("set the effective set".into()))?;
+        caps::set(None, CapSet::Permitted, &permitted)
+            .map_err(failed("set the permitted set".into()))?;
+        caps::set(None, CapSet::Inheritable, &self.inheritable)
+            .map_err(failed("set the inheritable set".into()))?;
+        if !self.ambient.is_empty() {
+            narrate::syscall(format!(
+                "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, …)   # {}",
+                names(&sorted(&self.ambient))
+            ));
+            caps::set(None, CapSet::Ambient, &self.ambient)
+                .map_err(failed("raise the ambient set".into()))?;
+        }
         Ok(())
     }
     // ANCHOR_END: apply

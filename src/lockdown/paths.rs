@@ -17,7 +17,7 @@
 use super::LockdownError;
 use crate::{narrate, syscall};
 use nix::mount::MsFlags;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 // ANCHOR: lists
 /// Hidden: files bound over with `/dev/null`, directories with an empty
@@ -51,13 +51,14 @@ fn failed(step: &'static str, path: &Path) -> impl FnOnce(nix::errno::Errno) -> 
     move |source| LockdownError::Path { step, path, source }
 }
 
-/// Masks [`MASKED`] and freezes [`READ_ONLY`]. Runs inside the new root,
+/// Masks `mask` ([`MASKED`] for the lesson) and freezes `freeze`
+/// ([`READ_ONLY`]); a path this kernel lacks is skipped. Runs inside the new root,
 /// once `/proc`, `/dev` and `/sys` are mounted (it binds the container's
 /// own `/dev/null`), and while the container still has `CAP_SYS_ADMIN`.
 // ANCHOR: apply
-pub fn mask_and_freeze() -> Result<(), LockdownError> {
+pub fn mask_and_freeze(mask: &[PathBuf], freeze: &[PathBuf]) -> Result<(), LockdownError> {
     let mut masked = Vec::new();
-    for path in MASKED.iter().map(Path::new) {
+    for path in mask.iter().map(PathBuf::as_path) {
         let Ok(meta) = std::fs::metadata(path) else {
             continue; // not on this kernel
         };
@@ -80,7 +81,7 @@ pub fn mask_and_freeze() -> Result<(), LockdownError> {
         masked.push(path.display().to_string());
     }
     let mut frozen = Vec::new();
-    for path in READ_ONLY.iter().map(Path::new) {
+    for path in freeze.iter().map(PathBuf::as_path) {
         if !path.exists() {
             continue;
         }

@@ -25,6 +25,7 @@
 //! holds what only the lesson shows: the host's mount table before and
 //! after, and the throwaway shared namespace of `--no-private`.
 
+pub mod generic;
 pub mod observe;
 pub mod probe;
 
@@ -485,24 +486,7 @@ pub fn mount_dev() -> Result<(), MountError> {
         MsFlags::MS_NOSUID,
         Some("mode=755,size=65536k"),
     )?;
-    let old_mask = syscall::umask(0);
-    let made = DEVICES.iter().try_for_each(|(name, major, minor)| {
-        match mknod(&dev.join(name), *major, *minor) {
-            // In a user namespace (lesson 07) mknod(2) is refused even to
-            // root inside: a device node would reach the host's hardware.
-            Err(MountError::File {
-                source: Errno::EPERM,
-                ..
-            }) => bind_host_device(dev, name),
-            other => other,
-        }
-    });
-    syscall::umask(old_mask.bits());
-    made?;
-
-    for (name, target) in DEV_SYMLINKS {
-        symlink(target, &dev.join(name))?;
-    }
+    populate_dev(dev)?;
 
     // Each devpts instance has its own numbering of pseudo-terminals:
     // `newinstance` (the default since Linux 4.7, explicit for older
@@ -534,6 +518,48 @@ pub fn mount_dev() -> Result<(), MountError> {
     Ok(())
 }
 // ANCHOR_END: dev
+
+/// Fills a fresh `/dev` (a tmpfs at `dev`) with the device nodes every
+/// container gets (null, zero, full, random, urandom, tty) and the usual
+/// symlinks (`fd`, `stdin`, `ptmx`…): mknod(2), or in a user namespace the
+/// host's nodes bound one by one. The runtime calls it after mounting the
+/// `/dev` a config.json asks for.
+pub fn populate_dev(dev: &Path) -> Result<(), MountError> {
+    let old_mask = syscall::umask(0);
+    let made = DEVICES.iter().try_for_each(|(name, major, minor)| {
+        match mknod(&dev.join(name), *major, *minor) {
+            // In a user namespace (lesson 07) mknod(2) is refused even to
+            // root inside: a device node would reach the host's hardware.
+            Err(MountError::File {
+                source: Errno::EPERM,
+                ..
+            }) => bind_host_device(dev, name),
+            other => other,
+        }
+    });
+    syscall::umask(old_mask.bits());
+    made?;
+
+    for (name, target) in DEV_SYMLINKS {
+        symlink(target, &dev.join(name))?;
+    }
+
+    Ok(())
+}
+
+/// Makes `/` read-only (a config.json's `root.readonly`): a remount of
+/// the bind mount pivot_root made, which the mounts on top keep their own
+/// flags through.
+pub fn remount_root_readonly() -> Result<(), MountError> {
+    mount(
+        "the root, read-only",
+        None,
+        Path::new("/"),
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+        None,
+    )
+}
 
 /// Binds the host's device node `name` onto an empty file in our `/dev`,
 /// reached through the old root: what a runtime in a user namespace does

@@ -1,12 +1,19 @@
-//! `nslab`, the runtime: its command line.
+//! `nslab`, the runtime: an OCI runtime with runc's command line.
 //!
-//! This module tree grows into an OCI runtime (lesson 12): the spec read
-//! from a bundle's `config.json`, container state under `--root`, and the
-//! lifecycle commands real engines call (`create`, `start`, `state`,
-//! `kill`, `delete`). It will fill the same [`crate::spec::Spec`] the
-//! lessons fill and run the same [`crate::start`] sequence. For now it has
-//! the machine-level commands an instructor needs: `nslab doctor` and
-//! `nslab cleanup`.
+//! Engines do not start containers themselves: podman, containerd and
+//! CRI-O call an OCI runtime binary (runc, crun) with a *bundle*, a
+//! directory holding a root filesystem and a `config.json`. This module
+//! tree makes `nslab` one: [`config`] fills the same [`crate::spec::Spec`]
+//! the lessons fill, [`crate::start`] runs the same sequence, [`state`]
+//! keeps what is needed between commands, and [`lifecycle`] is the
+//! commands: `create`, `start`, `state`, `kill`, `delete`, `run`, `list`,
+//! `spec`. Narration goes to `--log`, never to standard output, where
+//! clients read JSON. `nslab doctor` and `nslab cleanup` are the
+//! instructor's commands.
+
+pub mod config;
+pub mod lifecycle;
+pub mod state;
 
 use crate::{doctor, leftovers, narrate, record, rootfs};
 use clap::{Parser, Subcommand};
@@ -17,12 +24,225 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "nslab", version)]
 pub struct Args {
+    /// Where containers' state is kept
+    #[arg(long, global = true, value_name = "DIR", default_value = state::DEFAULT_ROOT)]
+    root: PathBuf,
+
+    /// Write the narration of each system call, and errors, to FILE
+    #[arg(long, global = true, value_name = "FILE")]
+    log: Option<PathBuf>,
+
+    /// The log's format: text, or json (one record per line, as runc writes them)
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+
+    /// Narrate every step into the log (without it, the log gets errors only)
+    #[arg(long, global = true)]
+    debug: bool,
+
+    /// Accepted for runc compatibility; nslab manages cgroupfs paths only
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
+
     #[command(subcommand)]
     command: Command,
 }
 
+/// What went wrong in a runtime command.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A config.json field nslab does not do.
+    #[error("config.json: {field} is not supported: {why}")]
+    Unsupported {
+        /// The field, as config.json spells it.
+        field: String,
+        /// Why, and what to do.
+        why: String,
+    },
+    /// A config.json (or state file) that cannot be read.
+    #[error("{}: {reason}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A container id that cannot be a directory name.
+    #[error("invalid container id {id:?}: {reason}")]
+    InvalidId {
+        /// The id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// An id already in use.
+    #[error("container {id} already exists")]
+    Exists {
+        /// The id.
+        id: String,
+    },
+    /// An id nothing has.
+    #[error("container {id} does not exist")]
+    NoSuchContainer {
+        /// The id.
+        id: String,
+    },
+    /// A command the container's status does not allow.
+    #[error("container {id} is {status}: {what}")]
+    WrongStatus {
+        /// The id.
+        id: String,
+        /// Its status.
+        status: state::Status,
+        /// What was refused, and what to do.
+        what: String,
+    },
+    /// Its init has exited (runc's words, which clients look for).
+    #[error("container not running")]
+    NotRunning,
+    /// A signal by a name or number nslab does not know.
+    #[error("unknown signal {0:?}: use a name (TERM, SIGKILL) or a number")]
+    BadSignal(String),
+    /// kill(2) failed.
+    #[error("failed to send {signal} to {pid}")]
+    Kill {
+        /// The signal.
+        signal: nix::sys::signal::Signal,
+        /// The process.
+        pid: i32,
+        /// The kernel's answer.
+        #[source]
+        source: nix::errno::Errno,
+    },
+    /// The start sequence failed (in the runtime or in the container's
+    /// init, which reported it back before its program ran).
+    #[error("the container could not be set up: {0}")]
+    Start(String),
+    /// `start` found no init waiting on the FIFO.
+    #[error("the container's init did not take the start signal")]
+    StartTimedOut,
+    /// A file of the runtime's own state.
+    #[error("failed to {step} {}", path.display())]
+    File {
+        /// What was being done.
+        step: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A flag nslab accepts for runc's sake but does not do.
+    #[error("{flag} is not supported: {why}")]
+    UnsupportedFlag {
+        /// The flag.
+        flag: &'static str,
+        /// Why.
+        why: &'static str,
+    },
+    /// From the spec check.
+    #[error(transparent)]
+    Spec(#[from] crate::spec::SpecError),
+    /// From the sysctl check.
+    #[error(transparent)]
+    Sysctl(#[from] crate::sysctl::SysctlError),
+}
+
+impl RuntimeError {
+    /// Advice, where there is some to give.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            RuntimeError::Exists { id } => Some(format!(
+                "`nslab delete {id}` removes the old one, or choose another id"
+            )),
+            RuntimeError::NoSuchContainer { .. } => {
+                Some("`nslab list` shows the containers under this --root".into())
+            }
+            RuntimeError::Unsupported { .. } => Some(
+                "edit config.json (`nslab spec` writes one nslab runs), or use runc for this container".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create a container from a bundle: set up, its process waiting for `start`
+    Create {
+        /// The bundle: a directory with config.json and the root filesystem
+        #[arg(long, short, value_name = "DIR", default_value = ".")]
+        bundle: PathBuf,
+        /// Write the container's pid here, once it is ready
+        #[arg(long, value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        /// Where to send a terminal's master (not supported yet)
+        #[arg(long, value_name = "SOCKET")]
+        console_socket: Option<PathBuf>,
+        /// Use chroot instead of pivot_root (not supported: pivot_root always)
+        #[arg(long)]
+        no_pivot: bool,
+        /// Accepted for runc compatibility: nslab makes no session keyring
+        #[arg(long)]
+        no_new_keyring: bool,
+        /// Pass this many descriptors after 0, 1, 2 to the container (only 0 so far)
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        preserve_fds: u32,
+        /// The container's id
+        id: String,
+    },
+    /// Let a created container's process run
+    Start {
+        /// The container's id
+        id: String,
+    },
+    /// Print a container's state as OCI JSON
+    State {
+        /// The container's id
+        id: String,
+    },
+    /// Send a signal to a container's process (TERM unless given)
+    Kill {
+        /// Send it to every process of the container (its cgroup)
+        #[arg(long, short)]
+        all: bool,
+        /// The container's id
+        id: String,
+        /// The signal: a name (TERM, SIGKILL) or a number
+        #[arg(default_value = "TERM")]
+        signal: String,
+    },
+    /// Remove a stopped container (--force: kill it first)
+    Delete {
+        /// Kill it if it still runs
+        #[arg(long, short)]
+        force: bool,
+        /// The container's id
+        id: String,
+    },
+    /// Create, start and wait for a container; exit with its status
+    Run {
+        /// The bundle: a directory with config.json and the root filesystem
+        #[arg(long, short, value_name = "DIR", default_value = ".")]
+        bundle: PathBuf,
+        /// Write the container's pid here
+        #[arg(long, value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        /// The container's id
+        id: String,
+    },
+    /// List the containers under --root
+    List {
+        /// table, or json
+        #[arg(long, short, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+    },
+    /// Write a default config.json (runc's shape) into the bundle
+    Spec {
+        /// The bundle directory
+        #[arg(long, short, value_name = "DIR", default_value = ".")]
+        bundle: PathBuf,
+    },
     /// Check which lessons this machine can run, and how to fix the rest
     ///
     /// Probes each kernel facility the lessons use (root, every namespace
@@ -65,20 +285,75 @@ enum Command {
 /// The `nslab` binary's `main`.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    narrate::init(false);
-    match args.command {
-        Command::Doctor => doctor::main(),
+    let command = match args.command {
+        Command::Doctor => {
+            narrate::init(false);
+            return doctor::main();
+        }
         Command::Cleanup {
             dry_run,
             rootfs: remove_rootfs,
             state_dir,
             run_dir,
         } => {
+            narrate::init(false);
             let mut code = leftovers::cleanup(&state_dir, &run_dir, dry_run);
             if remove_rootfs && code == 0 {
                 code = remove_default_rootfs(&state_dir, dry_run);
             }
-            ExitCode::from(u8::try_from(code).unwrap_or(1))
+            return ExitCode::from(u8::try_from(code).unwrap_or(1));
+        }
+        other => other,
+    };
+    let log = lifecycle::Log::open(args.log.as_deref(), &args.log_format, args.debug);
+    let root = std::path::absolute(&args.root).unwrap_or(args.root);
+    let result = match command {
+        Command::Create {
+            bundle,
+            pid_file,
+            console_socket,
+            no_pivot,
+            no_new_keyring: _,
+            preserve_fds,
+            id,
+        } => {
+            if console_socket.is_some() {
+                Err(RuntimeError::UnsupportedFlag {
+                    flag: "--console-socket",
+                    why: "nslab's runtime has no terminal yet: run without one",
+                })
+            } else if no_pivot {
+                Err(RuntimeError::UnsupportedFlag {
+                    flag: "--no-pivot",
+                    why: "nslab always enters the root with pivot_root",
+                })
+            } else if preserve_fds > 0 {
+                Err(RuntimeError::UnsupportedFlag {
+                    flag: "--preserve-fds",
+                    why: "nslab passes only 0, 1 and 2",
+                })
+            } else {
+                lifecycle::create(&root, &id, &bundle, pid_file.as_deref()).map(|()| 0)
+            }
+        }
+        Command::Start { id } => lifecycle::start(&root, &id).map(|()| 0),
+        Command::State { id } => lifecycle::state(&root, &id).map(|()| 0),
+        Command::Kill { all, id, signal } => lifecycle::kill(&root, &id, &signal, all).map(|()| 0),
+        Command::Delete { force, id } => lifecycle::delete(&root, &id, force).map(|()| 0),
+        Command::Run {
+            bundle,
+            pid_file,
+            id,
+        } => lifecycle::run(&root, &id, &bundle, pid_file.as_deref()),
+        Command::List { format } => lifecycle::list(&root, &format).map(|()| 0),
+        Command::Spec { bundle } => lifecycle::spec(&bundle).map(|()| 0),
+        Command::Doctor | Command::Cleanup { .. } => unreachable!("handled above"),
+    };
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX)),
+        Err(error) => {
+            log.error(&error);
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,0 +1,537 @@
+//! A bundle's `config.json`, read with the `oci-spec` crate and turned into
+//! the [`Spec`] every lesson fills: the runtime starts containers with the
+//! very sequence the lessons do.
+//!
+//! Each field maps onto one lesson's facility (the book's chapter 12 has
+//! the table). A field nslab does not do is an error that names it, never
+//! silently skipped: a container that quietly lacks its seccomp profile or
+//! its hook would look locked down, or set up, and not be.
+
+use super::RuntimeError;
+use crate::cgroup::devices::{Access, DeviceKind, DeviceRule, DEFAULT_ALLOWED};
+use crate::cgroup::limits::{Cpus, Limits, CPU_PERIOD_US};
+use crate::lockdown::capabilities::{self, Capabilities};
+use crate::lockdown::Lockdown;
+use crate::mount::generic::Generic;
+use crate::namespace::Namespace;
+use crate::spec::{Identity, Mount, Process, Rlimit, Root, Spec};
+use crate::user::{IdMap, IdMaps};
+use crate::uts::Names;
+use caps::CapsHashSet;
+use oci_spec::runtime as oci;
+use std::path::{Path, PathBuf};
+
+/// Reads `config.json` from `bundle`.
+pub fn load(bundle: &Path) -> Result<oci::Spec, RuntimeError> {
+    let path = bundle.join("config.json");
+    oci::Spec::load(&path).map_err(|source| RuntimeError::Config {
+        path,
+        reason: source.to_string(),
+    })
+}
+
+/// The `config.json` `nslab spec` writes: oci-spec's default (runc's
+/// shape: `sh`, the rootfs in `rootfs`, read-only, new pid, net, ipc, uts,
+/// mount and cgroup namespaces, the usual mounts and masked paths), with
+/// nslab's hostname and no terminal (nslab's runtime has none yet).
+pub fn default_config() -> oci::Spec {
+    let mut spec = oci::Spec::default();
+    spec.set_hostname(Some("nslab".into()));
+    if let Some(process) = spec.process_mut() {
+        process.set_terminal(Some(false));
+    }
+    spec
+}
+
+/// An unsupported field, by its config.json path.
+fn unsupported(field: &str, why: &str) -> RuntimeError {
+    RuntimeError::Unsupported {
+        field: field.to_string(),
+        why: why.to_string(),
+    }
+}
+
+/// Refuses `field` when it is set.
+fn refuse<T>(value: &Option<T>, field: &str, why: &str) -> Result<(), RuntimeError> {
+    match value {
+        Some(_) => Err(unsupported(field, why)),
+        None => Ok(()),
+    }
+}
+
+/// Turns `config` (from bundle `bundle`, for container `id`) into a spec.
+pub fn to_spec(config: &oci::Spec, bundle: &Path, id: &str) -> Result<Spec, RuntimeError> {
+    let version = config.version();
+    if !version.starts_with("1.") {
+        return Err(unsupported(
+            "ociVersion",
+            &format!("{version}: nslab reads 1.x"),
+        ));
+    }
+    refuse(config.hooks(), "hooks", "nslab runs no hooks yet")?;
+    let process = config
+        .process()
+        .as_ref()
+        .ok_or_else(|| unsupported("process", "a container needs a process to run"))?;
+    let root = config
+        .root()
+        .as_ref()
+        .ok_or_else(|| unsupported("root", "a container needs a root filesystem"))?;
+    let linux = config
+        .linux()
+        .as_ref()
+        .ok_or_else(|| unsupported("linux", "nslab runs Linux containers only"))?;
+
+    let mut spec = Spec {
+        command: process.args().clone().unwrap_or_default(),
+        ..Spec::default()
+    };
+    if spec.command.is_empty() {
+        return Err(unsupported(
+            "process.args",
+            "it is empty: there is nothing to run",
+        ));
+    }
+    spec.process = read_process(process)?;
+
+    // The root, and how it is entered: always pivot_root (lesson 03).
+    let rootfs = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        bundle.join(root.path())
+    };
+    if !rootfs.is_dir() {
+        return Err(RuntimeError::Config {
+            path: rootfs,
+            reason: "root.path is not a directory".into(),
+        });
+    }
+    spec.root = Some(Root::pivot(rootfs));
+    spec.readonly_root = root.readonly().unwrap_or(false);
+    match linux.rootfs_propagation().as_deref() {
+        None | Some("private") | Some("rprivate") | Some("") => {}
+        Some(other) => {
+            return Err(unsupported(
+                "linux.rootfsPropagation",
+                &format!("{other}: nslab makes every mount private"),
+            ))
+        }
+    }
+
+    // Namespaces (lessons 02 to 08): new, or joined by path.
+    for namespace in linux.namespaces().as_deref().unwrap_or_default() {
+        let kind = namespace_kind(namespace.typ())?;
+        match namespace.path() {
+            None => spec.namespaces.push(kind),
+            Some(path) if matches!(kind, Namespace::Net | Namespace::Ipc | Namespace::Uts) => {
+                spec.join.push((kind, path.clone()))
+            }
+            Some(_) => {
+                return Err(unsupported(
+                    "linux.namespaces[].path",
+                    &format!(
+                        "nslab joins only net, ipc and uts namespaces by path, not {}",
+                        kind.label()
+                    ),
+                ))
+            }
+        }
+    }
+    if !spec.namespaces.contains(&Namespace::Mnt) {
+        return Err(unsupported(
+            "linux.namespaces",
+            "nslab needs a new mount namespace: it enters the root with pivot_root",
+        ));
+    }
+
+    // Names (lesson 04).
+    if config.hostname().is_some() || config.domainname().is_some() {
+        spec.names = Some(Names {
+            hostname: config.hostname().clone().unwrap_or_else(|| id.to_string()),
+            domainname: config.domainname().clone(),
+        });
+    }
+
+    // Id maps (lesson 07).
+    if spec.namespaces.contains(&Namespace::User) {
+        let map = |maps: &Option<Vec<oci::LinuxIdMapping>>| -> Vec<IdMap> {
+            maps.as_deref()
+                .unwrap_or_default()
+                .iter()
+                .map(|m| IdMap {
+                    inside: m.container_id(),
+                    outside: m.host_id(),
+                    count: m.size(),
+                })
+                .collect()
+        };
+        spec.user = Some(IdMaps {
+            uid: map(linux.uid_mappings()),
+            gid: map(linux.gid_mappings()),
+        });
+    }
+
+    // Mounts (lessons 03, 05, 09): each as the config says.
+    for mount in config.mounts().as_deref().unwrap_or_default() {
+        let mut kind = mount.typ().clone();
+        // A `cgroup` mount means "the container's cgroups": on a hybrid
+        // or v2 machine, the unified (cgroup2) hierarchy.
+        if kind.as_deref() == Some("cgroup") {
+            kind = Some("cgroup2".into());
+        }
+        let generic = Generic::parse(
+            mount.destination(),
+            kind.as_deref(),
+            mount.source().as_deref(),
+            mount.options().as_deref().unwrap_or_default(),
+            bundle,
+        )
+        .map_err(|why| unsupported("mounts[]", &why))?;
+        spec.mounts.push(Mount::Generic(generic));
+    }
+
+    // Resources (lesson 08) and devices (lesson 11).
+    spec.limits = Some(read_resources(linux)?);
+
+    // Kernel settings of the container's own namespaces.
+    if let Some(sysctl) = linux.sysctl() {
+        let mut settings: Vec<(String, String)> =
+            sysctl.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        settings.sort();
+        for (name, _) in &settings {
+            crate::sysctl::check(name, &spec.namespaces)?;
+        }
+        spec.sysctl = settings;
+    }
+
+    // The lockdown (lesson 11): capabilities, no_new_privs, paths; no
+    // seccomp profile.
+    refuse(
+        linux.seccomp(),
+        "linux.seccomp",
+        "nslab reads no seccomp profile yet (podman: --security-opt seccomp=unconfined)",
+    )?;
+    refuse(
+        linux.devices(),
+        "linux.devices",
+        "nslab makes the standard nodes only",
+    )
+    .or_else(|e| {
+        if linux.devices().as_deref().is_some_and(|d| d.is_empty()) {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })?;
+    for (value, field) in [
+        (linux.mount_label().is_some(), "linux.mountLabel"),
+        (linux.intel_rdt().is_some(), "linux.intelRdt"),
+        (linux.personality().is_some(), "linux.personality"),
+        (linux.time_offsets().is_some(), "linux.timeOffsets"),
+        (linux.memory_policy().is_some(), "linux.memoryPolicy"),
+        (linux.net_devices().is_some(), "linux.netDevices"),
+    ] {
+        if value {
+            return Err(unsupported(field, "not supported by nslab"));
+        }
+    }
+    spec.lockdown = Some(Lockdown {
+        capabilities: read_capabilities(process.capabilities())?,
+        no_new_privs: process.no_new_privileges().unwrap_or(false),
+        seccomp: false,
+        masked: linux
+            .masked_paths()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
+        read_only: linux
+            .readonly_paths()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
+    });
+    spec.check()?;
+    Ok(spec)
+}
+
+/// `process`: environment, directory, user, rlimits.
+fn read_process(process: &oci::Process) -> Result<Process, RuntimeError> {
+    if process.terminal().unwrap_or(false) {
+        return Err(unsupported(
+            "process.terminal",
+            "nslab's runtime has no --console-socket yet: run without a terminal",
+        ));
+    }
+    for (set, field) in [
+        (
+            process
+                .apparmor_profile()
+                .as_deref()
+                .is_some_and(|p| !p.is_empty()),
+            "process.apparmorProfile",
+        ),
+        (
+            process
+                .selinux_label()
+                .as_deref()
+                .is_some_and(|l| !l.is_empty()),
+            "process.selinuxLabel",
+        ),
+        (process.oom_score_adj().is_some(), "process.oomScoreAdj"),
+        (process.io_priority().is_some(), "process.ioPriority"),
+        (process.scheduler().is_some(), "process.scheduler"),
+        (process.user().umask().is_some(), "process.user.umask"),
+        (process.user().username().is_some(), "process.user.username"),
+    ] {
+        if set {
+            return Err(unsupported(field, "not supported by nslab"));
+        }
+    }
+    let cwd = process.cwd();
+    if !cwd.is_absolute() {
+        return Err(unsupported("process.cwd", "it must be an absolute path"));
+    }
+    let user = process.user();
+    let identity = Identity {
+        uid: user.uid(),
+        gid: user.gid(),
+        additional_gids: user.additional_gids().clone().unwrap_or_default(),
+    };
+    let mut rlimits = Vec::new();
+    for limit in process.rlimits().as_deref().unwrap_or_default() {
+        rlimits.push(Rlimit {
+            resource: rlimit_resource(limit.typ())?,
+            soft: limit.soft(),
+            hard: limit.hard(),
+        });
+    }
+    Ok(Process {
+        env: Some(process.env().clone().unwrap_or_default()),
+        cwd: Some(cwd.clone()),
+        identity: (identity.uid != 0 || identity.gid != 0 || !identity.additional_gids.is_empty())
+            .then_some(identity),
+        rlimits,
+    })
+}
+
+/// `process.capabilities`: each set by name; none at all keeps nothing.
+fn read_capabilities(caps: &Option<oci::LinuxCapabilities>) -> Result<Capabilities, RuntimeError> {
+    let set =
+        |names: &Option<oci::Capabilities>, field: &str| -> Result<CapsHashSet, RuntimeError> {
+            let mut out = CapsHashSet::new();
+            for cap in names.iter().flatten() {
+                // oci-spec serialises a capability as "CAP_NET_ADMIN".
+                let name = serde_json::to_value(cap)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default();
+                let known = capabilities::by_name(&name).ok_or_else(|| {
+                    unsupported(
+                        field,
+                        &format!("{name}: not a capability this kernel and nslab know"),
+                    )
+                })?;
+                out.insert(known);
+            }
+            Ok(out)
+        };
+    let Some(caps) = caps else {
+        return Ok(Capabilities::keeping(CapsHashSet::new()));
+    };
+    Ok(Capabilities {
+        bounding: set(caps.bounding(), "process.capabilities.bounding")?,
+        effective: set(caps.effective(), "process.capabilities.effective")?,
+        permitted: set(caps.permitted(), "process.capabilities.permitted")?,
+        inheritable: set(caps.inheritable(), "process.capabilities.inheritable")?,
+        ambient: set(caps.ambient(), "process.capabilities.ambient")?,
+    })
+}
+
+/// `linux.resources`: what lesson 08's limits and lesson 11's device
+/// rules can say; anything else is refused by name.
+fn read_resources(linux: &oci::Linux) -> Result<Limits, RuntimeError> {
+    // The device rules always allow the standard nodes nslab makes, as
+    // runc's do (its "AllowedDevices").
+    let mut limits = Limits {
+        devices: Some(DEFAULT_ALLOWED.to_vec()),
+        ..Limits::default()
+    };
+    let Some(resources) = linux.resources() else {
+        return Ok(limits);
+    };
+    if let Some(memory) = resources.memory() {
+        if let Some(limit) = memory.limit() {
+            limits.memory = Some(
+                u64::try_from(limit)
+                    .map_err(|_| unsupported("linux.resources.memory.limit", "negative"))?,
+            );
+        }
+        let swap_same = memory.swap().is_none() || memory.swap() == memory.limit();
+        if !swap_same
+            || memory.reservation().is_some()
+            || memory.kernel().is_some()
+            || memory.swappiness().is_some()
+        {
+            return Err(unsupported(
+                "linux.resources.memory",
+                "nslab sets only limit (and swap equal to it)",
+            ));
+        }
+    }
+    if let Some(cpu) = resources.cpu() {
+        if let Some(quota) = cpu.quota() {
+            if cpu.period().is_some_and(|p| p != CPU_PERIOD_US) {
+                return Err(unsupported(
+                    "linux.resources.cpu.period",
+                    "nslab uses a period of 100000 µs",
+                ));
+            }
+            if quota > 0 {
+                limits.cpus = Some(Cpus {
+                    quota_us: quota as u64,
+                });
+            }
+        }
+        limits.cpu_shares = cpu.shares().filter(|s| *s > 0);
+        if cpu.cpus().is_some() || cpu.mems().is_some() || cpu.realtime_runtime().is_some() {
+            return Err(unsupported(
+                "linux.resources.cpu",
+                "nslab sets only quota, period and shares",
+            ));
+        }
+    }
+    if let Some(pids) = resources.pids() {
+        if pids.limit() > 0 {
+            limits.pids = Some(pids.limit() as u64);
+        }
+    }
+    if let Some(block_io) = resources.block_io() {
+        limits.io_weight = block_io.weight();
+    }
+    for (set, field) in [
+        (
+            resources
+                .hugepage_limits()
+                .as_deref()
+                .is_some_and(|h| !h.is_empty()),
+            "linux.resources.hugepageLimits",
+        ),
+        (resources.network().is_some(), "linux.resources.network"),
+        (resources.rdma().is_some(), "linux.resources.rdma"),
+        (
+            resources.unified().as_ref().is_some_and(|u| !u.is_empty()),
+            "linux.resources.unified",
+        ),
+    ] {
+        if set {
+            return Err(unsupported(field, "not supported by nslab"));
+        }
+    }
+    // Device rules: "deny everything" first, then allows, as engines write
+    // them; nslab's device cgroup has that shape.
+    let rules = resources.devices().as_deref().unwrap_or_default();
+    for (index, rule) in rules.iter().enumerate() {
+        let deny_all = !rule.allow()
+            && matches!(rule.typ(), None | Some(oci::LinuxDeviceType::A))
+            && rule.major().is_none()
+            && rule.minor().is_none();
+        if index == 0 && deny_all {
+            continue;
+        }
+        if !rule.allow() {
+            return Err(unsupported(
+                "linux.resources.devices",
+                "after the first rule (deny all), nslab takes only allow rules",
+            ));
+        }
+        if let Some(devices) = limits.devices.as_mut() {
+            devices.push(device_rule(rule)?);
+        }
+    }
+    Ok(limits)
+}
+
+/// One allow rule of `linux.resources.devices`.
+fn device_rule(rule: &oci::LinuxDeviceCgroup) -> Result<DeviceRule, RuntimeError> {
+    let kind = match rule.typ() {
+        None | Some(oci::LinuxDeviceType::A) => DeviceKind::All,
+        Some(oci::LinuxDeviceType::B) => DeviceKind::Block,
+        Some(oci::LinuxDeviceType::C | oci::LinuxDeviceType::U) => DeviceKind::Char,
+        Some(other) => {
+            return Err(unsupported(
+                "linux.resources.devices[].type",
+                &format!("{other:?}"),
+            ))
+        }
+    };
+    let number = |n: Option<i64>| n.filter(|n| *n >= 0).map(|n| n as u32);
+    let mut access = Access::NONE;
+    for c in rule.access().as_deref().unwrap_or("rwm").chars() {
+        access = access.union(match c {
+            'r' => Access::READ,
+            'w' => Access::WRITE,
+            'm' => Access::MKNOD,
+            other => {
+                return Err(unsupported(
+                    "linux.resources.devices[].access",
+                    &format!("{other:?}: use r, w and m"),
+                ))
+            }
+        });
+    }
+    Ok(DeviceRule {
+        kind,
+        major: number(rule.major()),
+        minor: number(rule.minor()),
+        access,
+    })
+}
+
+/// A `linux.namespaces[].type` as nslab's namespace kind.
+fn namespace_kind(kind: oci::LinuxNamespaceType) -> Result<Namespace, RuntimeError> {
+    Ok(match kind {
+        oci::LinuxNamespaceType::Mount => Namespace::Mnt,
+        oci::LinuxNamespaceType::Cgroup => Namespace::Cgroup,
+        oci::LinuxNamespaceType::Uts => Namespace::Uts,
+        oci::LinuxNamespaceType::Ipc => Namespace::Ipc,
+        oci::LinuxNamespaceType::User => Namespace::User,
+        oci::LinuxNamespaceType::Pid => Namespace::Pid,
+        oci::LinuxNamespaceType::Network => Namespace::Net,
+        other => {
+            return Err(unsupported(
+                "linux.namespaces[].type",
+                &format!("{other}: not supported by nslab"),
+            ))
+        }
+    })
+}
+
+/// A `process.rlimits[].type` as setrlimit(2)'s resource.
+fn rlimit_resource(
+    kind: oci::PosixRlimitType,
+) -> Result<nix::sys::resource::Resource, RuntimeError> {
+    use nix::sys::resource::Resource as R;
+    use oci::PosixRlimitType as T;
+    Ok(match kind {
+        T::RlimitCpu => R::RLIMIT_CPU,
+        T::RlimitFsize => R::RLIMIT_FSIZE,
+        T::RlimitData => R::RLIMIT_DATA,
+        T::RlimitStack => R::RLIMIT_STACK,
+        T::RlimitCore => R::RLIMIT_CORE,
+        T::RlimitRss => R::RLIMIT_RSS,
+        T::RlimitNproc => R::RLIMIT_NPROC,
+        T::RlimitNofile => R::RLIMIT_NOFILE,
+        T::RlimitMemlock => R::RLIMIT_MEMLOCK,
+        T::RlimitAs => R::RLIMIT_AS,
+        T::RlimitLocks => R::RLIMIT_LOCKS,
+        T::RlimitSigpending => R::RLIMIT_SIGPENDING,
+        T::RlimitMsgqueue => R::RLIMIT_MSGQUEUE,
+        T::RlimitNice => R::RLIMIT_NICE,
+        T::RlimitRtprio => R::RLIMIT_RTPRIO,
+        T::RlimitRttime => R::RLIMIT_RTTIME,
+    })
+}
