@@ -190,8 +190,10 @@ pub fn to_spec(config: &oci::Spec, bundle: &Path, id: &str) -> Result<Spec, Runt
         spec.mounts.push(Mount::Generic(generic));
     }
 
-    // Resources (lesson 08) and devices (lesson 11).
+    // Resources (lesson 08) and devices (lesson 11), in a cgroup under
+    // nslab's parent, named after the container unless cgroupsPath says.
     spec.limits = Some(read_resources(linux)?);
+    spec.cgroup_name = Some(cgroup_name(linux.cgroups_path().as_deref(), id)?);
 
     // Kernel settings of the container's own namespaces.
     if let Some(sysctl) = linux.sysctl() {
@@ -256,6 +258,38 @@ pub fn to_spec(config: &oci::Spec, bundle: &Path, id: &str) -> Result<Spec, Runt
     });
     spec.check()?;
     Ok(spec)
+}
+
+/// The cgroup's name under `nslab/`: `cgroupsPath` `/nslab/NAME` (or
+/// `nslab/NAME`), or the container's id without one. nslab keeps every
+/// cgroup it makes under its parent, so another path is refused, as is
+/// systemd's `slice:prefix:name` form.
+pub fn cgroup_name(path: Option<&Path>, id: &str) -> Result<String, RuntimeError> {
+    let Some(path) = path else {
+        return Ok(id.to_string());
+    };
+    let text = path.to_string_lossy();
+    if text.contains(':') {
+        return Err(unsupported(
+            "linux.cgroupsPath",
+            &format!("{text}: a systemd slice (--systemd-cgroup); nslab manages cgroupfs paths"),
+        ));
+    }
+    let relative = text.trim_start_matches('/');
+    match relative.split_once('/') {
+        Some((crate::cgroup::group::PARENT, name))
+            if !name.is_empty() && !name.contains('/') && name != ".." && name != "." =>
+        {
+            Ok(name.to_string())
+        }
+        _ => Err(unsupported(
+            "linux.cgroupsPath",
+            &format!(
+                "{text}: nslab makes cgroups only under /{parent}: use /{parent}/NAME (podman: --cgroup-parent /{parent})",
+                parent = crate::cgroup::group::PARENT
+            ),
+        )),
+    }
 }
 
 /// `process`: environment, directory, user, rlimits.
@@ -534,4 +568,51 @@ fn rlimit_resource(
         T::RlimitRtprio => R::RLIMIT_RTPRIO,
         T::RlimitRttime => R::RLIMIT_RTTIME,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cgroup_path_must_be_under_nslabs_parent() {
+        assert_eq!(cgroup_name(None, "web").unwrap(), "web");
+        assert_eq!(
+            cgroup_name(Some(Path::new("/nslab/db")), "web").unwrap(),
+            "db"
+        );
+        assert_eq!(
+            cgroup_name(Some(Path::new("nslab/db")), "web").unwrap(),
+            "db"
+        );
+        for refused in [
+            "/libpod_parent/libpod-x",
+            "/nslab/a/b",
+            "/nslab/..",
+            "machine.slice:libpod:x",
+        ] {
+            let error = cgroup_name(Some(Path::new(refused)), "web").unwrap_err();
+            assert!(
+                error.to_string().contains("linux.cgroupsPath"),
+                "{refused}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_default_config_converts_and_unknown_fields_are_named() {
+        let bundle = std::env::temp_dir().join(format!("nslab-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(bundle.join("rootfs")).unwrap();
+        let config = default_config();
+        let spec = to_spec(&config, &bundle, "t1").unwrap();
+        assert!(spec.namespaces.contains(&Namespace::Mnt));
+        assert!(spec.readonly_root);
+        assert_eq!(spec.cgroup_name.as_deref(), Some("t1"));
+        assert_eq!(spec.command, ["sh"]);
+        let mut with_hooks = config.clone();
+        with_hooks.set_hooks(Some(Default::default()));
+        let error = to_spec(&with_hooks, &bundle, "t1").unwrap_err();
+        assert!(error.to_string().contains("hooks"), "{error}");
+        std::fs::remove_dir_all(&bundle).unwrap();
+    }
 }

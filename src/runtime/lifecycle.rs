@@ -100,8 +100,7 @@ fn prepare(
         source,
     })?;
     let config = config::load(&bundle)?;
-    let mut spec = config::to_spec(&config, &bundle, id)?;
-    spec.cgroup_name = Some(id.to_string());
+    let spec = config::to_spec(&config, &bundle, id)?;
     Ok((bundle, config, spec))
 }
 

@@ -1,0 +1,419 @@
+//! `nslab` as an OCI runtime, driven through its runc-style command line on
+//! a real bundle: `spec`, `run`, and the `create` → `start` → `state` →
+//! `kill` → `delete` cycle with its error rules, each checked from the host
+//! (the pid file, the kernel's view of the process, the cgroup, the state
+//! directory) and from inside (what the config asked for).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const NSLAB: &str = env!("CARGO_BIN_EXE_nslab");
+
+/// A bundle and a `--root` of the test's own, removed when dropped.
+struct Bundle {
+    dir: PathBuf,
+    root: PathBuf,
+}
+
+impl Bundle {
+    /// `nslab spec` in a fresh directory, with the test rootfs as root
+    /// (read-only, as the default config says) and `args` to run.
+    fn new(name: &str, args: &[&str]) -> Bundle {
+        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("runtime-{name}"));
+        let _ = std::fs::remove_dir_all(&base);
+        let dir = base.join("bundle");
+        std::fs::create_dir_all(&dir).unwrap();
+        let bundle = Bundle {
+            dir,
+            root: base.join("root"),
+        };
+        let (code, out, err) = bundle.nslab(&["spec", "--bundle", bundle.dir.to_str().unwrap()]);
+        assert_eq!(code, 0, "nslab spec: {out}{err}");
+        bundle.edit(|config| {
+            config["root"]["path"] = common::rootfs().display().to_string().into();
+            config["process"]["args"] = args.iter().map(|a| a.to_string()).collect();
+        });
+        bundle
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.join("config.json")
+    }
+
+    /// Changes config.json.
+    fn edit(&self, change: impl FnOnce(&mut serde_json::Value)) {
+        let text = std::fs::read_to_string(self.config_path()).unwrap();
+        let mut config: serde_json::Value = serde_json::from_str(&text).unwrap();
+        change(&mut config);
+        std::fs::write(self.config_path(), config.to_string()).unwrap();
+    }
+
+    /// `nslab --root ROOT ARGS…`, its stdio captured (never for `create`,
+    /// whose container would hold the pipes: see [`Bundle::create`]).
+    fn nslab(&self, args: &[&str]) -> (i32, String, String) {
+        let mut cmd = common::lesson(NSLAB);
+        cmd.arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .current_dir(&self.dir);
+        common::run(&mut cmd)
+    }
+
+    /// `nslab create ID`, its output to files: the container inherits
+    /// create's stdio, as with runc.
+    fn create(&self, id: &str) -> (i32, String) {
+        let err_file = self.dir.join(format!("{id}.create.err"));
+        let status = Command::new(NSLAB)
+            .arg("--root")
+            .arg(&self.root)
+            .args(["create", "--pid-file"])
+            .arg(self.dir.join(format!("{id}.pid")))
+            .arg(id)
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err_file).unwrap())
+            .status()
+            .unwrap();
+        let err = std::fs::read_to_string(&err_file).unwrap_or_default();
+        (status.code().unwrap_or(-1), err)
+    }
+
+    /// The status and pid `nslab state` reports.
+    fn state(&self, id: &str) -> (String, i64) {
+        let (code, out, err) = self.nslab(&["state", id]);
+        assert_eq!(code, 0, "{out}{err}");
+        let state: serde_json::Value = serde_json::from_str(&out).expect(&out);
+        (
+            state["status"].as_str().unwrap_or_default().to_string(),
+            state["pid"].as_i64().unwrap_or(-1),
+        )
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        // Whatever a failed test left: killed, cgroups and state removed.
+        if let Ok(entries) = std::fs::read_dir(&self.root) {
+            for entry in entries.flatten() {
+                let id = entry.file_name().to_string_lossy().into_owned();
+                let _ = self.nslab(&["delete", "--force", &id]);
+            }
+        }
+    }
+}
+
+/// The nslab cgroups named `id`, in every hierarchy.
+fn cgroups_named(id: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for tree in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let dir = tree.path().join("nslab").join(id);
+        if dir.is_dir() {
+            found.push(dir);
+        }
+    }
+    let v2 = Path::new("/sys/fs/cgroup/nslab").join(id);
+    if v2.is_dir() {
+        found.push(v2);
+    }
+    found
+}
+
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    done()
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn spec_then_run_passes_the_exit_status_through() {
+    require_root!();
+    let bundle = Bundle::new("run", &["sh", "-c", "echo out; echo err >&2; exit 7"]);
+    let (code, out, err) = bundle.nslab(&["run", "r1"]);
+    assert_eq!(code, 7, "{out}{err}");
+    assert_eq!(out, "out\n");
+    assert_eq!(err, "err\n", "nothing but the container's own stderr");
+    assert!(!bundle.root.join("r1").exists(), "run leaves no state");
+    assert!(cgroups_named("r1").is_empty());
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn the_container_is_what_its_config_says() {
+    require_root!();
+    let script = "hostname; echo pid $$; readlink /proc/self/ns/net; \
+                  (echo x > /written) 2>&1 | grep -o 'Read-only file system'; \
+                  wc -c < /proc/timer_list; \
+                  grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status; \
+                  echo env $GREETING; pwd; ls /dev | tr '\\n' ' '";
+    let bundle = Bundle::new("inside", &["sh", "-c", script]);
+    bundle.edit(|config| {
+        config["hostname"] = "configured".into();
+        config["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push("GREETING=hello".into());
+        config["process"]["cwd"] = "/tmp".into();
+    });
+    let (code, out, err) = bundle.nslab(&["run", "i1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "configured");
+    assert_eq!(lines[1], "pid 1");
+    assert_ne!(
+        lines[2],
+        common::host_namespace("net"),
+        "a new network namespace"
+    );
+    assert_eq!(lines[3], "Read-only file system", "root.readonly: {out}");
+    assert_eq!(lines[4], "0", "/proc/timer_list is masked: {out}");
+    // The default config's capabilities: kill (5), net_bind_service (10)
+    // and audit_write (29), in every set; no_new_privs as it says (true).
+    assert!(out.contains("CapEff:\t0000000020000420"), "{out}");
+    assert!(out.contains("CapBnd:\t0000000020000420"), "{out}");
+    assert!(out.contains("NoNewPrivs:\t1"), "{out}");
+    assert!(out.contains("env hello"), "{out}");
+    assert!(out.contains("\n/tmp\n"), "cwd: {out}");
+    for node in ["null", "zero", "urandom", "tty", "pts", "shm", "mqueue"] {
+        assert!(lines.last().unwrap().contains(node), "/dev/{node}: {out}");
+    }
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn create_waits_start_runs_and_delete_removes_everything() {
+    require_root!();
+    // The program leaves a mark in a host directory lent to it: the mark
+    // must not exist before `start`.
+    let marks = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("runtime-marks");
+    let _ = std::fs::remove_dir_all(&marks);
+    std::fs::create_dir_all(&marks).unwrap();
+    let bundle = Bundle::new(
+        "cycle",
+        &["sh", "-c", "echo ran > /marks/c1; exec sleep 60"],
+    );
+    bundle.edit(|config| {
+        config["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "destination": "/marks", "type": "bind",
+                "source": marks.display().to_string(), "options": ["rbind", "rw"]
+            }));
+    });
+    let (code, err) = bundle.create("c1");
+    assert_eq!(code, 0, "{err}");
+    // The pid file: the bare number, as containerd's shim reads it.
+    let pid_text = std::fs::read_to_string(bundle.dir.join("c1.pid")).unwrap();
+    assert!(!pid_text.ends_with('\n'), "{pid_text:?}");
+    let pid: i64 = pid_text.parse().unwrap();
+    assert_eq!(bundle.state("c1"), ("created".into(), pid));
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "the init waits"
+    );
+    assert!(!marks.join("c1").exists(), "the program ran before start");
+    assert!(
+        !cgroups_named("c1").is_empty(),
+        "its cgroup exists from create"
+    );
+
+    let (code, out, err) = bundle.nslab(&["start", "c1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        wait_until(Duration::from_secs(5), || marks.join("c1").exists()),
+        "the program did not run after start"
+    );
+    assert_eq!(bundle.state("c1"), ("running".into(), pid));
+
+    // Refused while running: a second start, a delete without --force.
+    let (code, _, err) = bundle.nslab(&["start", "c1"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("c1 is running"), "{err}");
+    let (code, _, err) = bundle.nslab(&["delete", "c1"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        bundle.state("c1"),
+        ("running".into(), pid),
+        "state unchanged"
+    );
+
+    // A duplicate id is refused, and the first container is untouched.
+    let (code, err) = bundle.create("c1");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("container c1 already exists"), "{err}");
+    assert_eq!(bundle.state("c1"), ("running".into(), pid));
+
+    let (code, out, err) = bundle.nslab(&["kill", "c1", "SIGKILL"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        wait_until(Duration::from_secs(5), || bundle.state("c1").0 == "stopped"),
+        "not stopped after SIGKILL"
+    );
+    assert_eq!(bundle.state("c1").1, 0, "a stopped container's pid is 0");
+    // Stopped: kill says runc's words; kill --all has nothing to do.
+    let (code, _, err) = bundle.nslab(&["kill", "c1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("container not running"), "{err}");
+    let (code, _, _) = bundle.nslab(&["kill", "--all", "c1", "9"]);
+    assert_eq!(code, 0);
+
+    let (code, out, err) = bundle.nslab(&["delete", "c1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(cgroups_named("c1").is_empty(), "the cgroup outlived delete");
+    assert!(
+        !bundle.root.join("c1").exists(),
+        "the state outlived delete"
+    );
+    let _ = std::fs::remove_dir_all(&marks);
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn unknown_ids_are_errors_except_for_delete_force() {
+    require_root!();
+    let bundle = Bundle::new("unknown", &["true"]);
+    for args in [
+        &["state", "ghost"][..],
+        &["start", "ghost"],
+        &["kill", "ghost"],
+        &["delete", "ghost"],
+    ] {
+        let (code, _, err) = bundle.nslab(args);
+        assert_eq!(code, 1, "{args:?}");
+        assert!(
+            err.contains("container ghost does not exist"),
+            "{args:?}: {err}"
+        );
+    }
+    let (code, _, err) = bundle.nslab(&["delete", "--force", "ghost"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = bundle.nslab(&["state", "../etc"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("invalid container id"), "{err}");
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn delete_force_kills_a_running_container_and_its_processes() {
+    require_root!();
+    let bundle = Bundle::new("force", &["sh", "-c", "sleep 60 & sleep 60; true"]);
+    let (code, err) = bundle.create("f1");
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = bundle.nslab(&["start", "f1"]);
+    assert_eq!(code, 0, "{err}");
+    let procs = cgroups_named("f1")[0].join("cgroup.procs");
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            std::fs::read_to_string(&procs)
+                .unwrap_or_default()
+                .lines()
+                .count()
+                >= 3
+        }),
+        "sh and two sleeps"
+    );
+    let pids: Vec<String> = std::fs::read_to_string(&procs)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let (code, _, err) = bundle.nslab(&["delete", "--force", "f1"]);
+    assert_eq!(code, 0, "{err}");
+    for pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .next();
+        assert!(
+            matches!(state, None | Some("Z")),
+            "{pid} still runs: {stat}"
+        );
+    }
+    assert!(cgroups_named("f1").is_empty());
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn an_unsupported_field_is_refused_by_name_and_nothing_is_made() {
+    require_root!();
+    let bundle = Bundle::new("unsupported", &["true"]);
+    bundle.edit(|config| {
+        config["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"});
+    });
+    let log = bundle.dir.join("log.json");
+    let (code, _, err) = bundle.nslab(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        "u1",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("linux.seccomp is not supported"), "{err}");
+    assert!(!bundle.root.join("u1").exists());
+    assert!(cgroups_named("u1").is_empty());
+    // The error, as containerd's shim reads it: the last JSON record.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "error");
+    assert!(
+        last["msg"].as_str().unwrap().contains("linux.seccomp"),
+        "{last}"
+    );
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn create_reports_the_inits_own_error() {
+    require_root!();
+    let bundle = Bundle::new("missing", &["no-such-program"]);
+    let (code, err) = bundle.create("m1");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("command not found: no-such-program"), "{err}");
+    assert!(
+        !bundle.root.join("m1").exists(),
+        "a failed create leaves no state"
+    );
+    assert!(
+        cgroups_named("m1").is_empty(),
+        "a failed create leaves no cgroup"
+    );
+}
+
+#[test]
+fn spec_refuses_to_replace_a_config() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("runtime-spec-twice");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = || common::run(common::lesson(NSLAB).args(["spec", "--bundle"]).arg(&dir));
+    assert_eq!(spec().0, 0);
+    let written = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(config["process"]["terminal"], false);
+    assert_eq!(config["root"]["path"], "rootfs");
+    let (code, _, err) = spec();
+    assert_eq!(code, 1);
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("config.json")).unwrap(),
+        written
+    );
+}
