@@ -417,3 +417,82 @@ fn spec_refuses_to_replace_a_config() {
         written
     );
 }
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn exec_enters_every_namespace_and_the_cgroup() {
+    require_root!();
+    let bundle = Bundle::new("exec", &["sleep", "60"]);
+    bundle.edit(|config| config["hostname"] = "execd".into());
+    let (code, err) = bundle.create("x1");
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = bundle.nslab(&["start", "x1"]);
+    assert_eq!(code, 0, "{err}");
+    let init = bundle.state("x1").1;
+    // Each namespace of the init, and its cgroup, from inside the exec'd
+    // process: the same links, pid 2 (the init is 1), the config's caps.
+    let script = "echo pid $$; hostname; for n in mnt uts ipc net pid cgroup; do readlink /proc/self/ns/$n; done; \
+                  grep CapEff /proc/self/status; echo env $EXTRA";
+    let (code, out, err) = bundle.nslab(&["exec", "--env", "EXTRA=yes", "x1", "sh", "-c", script]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("pid 2\nexecd\n"), "{out}");
+    for kind in ["mnt", "uts", "ipc", "net", "pid", "cgroup"] {
+        let theirs = std::fs::read_link(format!("/proc/{init}/ns/{kind}")).unwrap();
+        assert!(out.contains(&theirs.display().to_string()), "{kind}: {out}");
+    }
+    assert!(out.contains("CapEff:\t0000000020000420"), "{out}");
+    assert!(out.contains("env yes"), "{out}");
+    // The exit status passes through.
+    let (code, _, _) = bundle.nslab(&["exec", "x1", "sh", "-c", "exit 5"]);
+    assert_eq!(code, 5);
+    // Detached: the pid file names a process in the container's cgroup.
+    let pid_file = bundle.dir.join("exec.pid");
+    // (Its stdio to /dev/null: a detached process keeps what it inherits,
+    // and a pipe would stay open for as long as it runs.)
+    let status = Command::new(NSLAB)
+        .arg("--root")
+        .arg(&bundle.root)
+        .args(["exec", "--detach", "--pid-file"])
+        .arg(&pid_file)
+        .args(["x1", "sleep", "30"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let (code, out, _) = bundle.nslab(&["ps", "--format", "json", "x1"]);
+    assert_eq!(code, 0);
+    let pids: Vec<i64> = serde_json::from_str(&out).unwrap();
+    assert!(pids.contains(&pid.parse().unwrap()), "{pid} not in {out}");
+    assert!(pids.contains(&init), "{out}");
+    // A missing program is exec's error; a stopped container is refused.
+    let (code, _, err) = bundle.nslab(&["exec", "x1", "no-such-program"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("command not found: no-such-program"), "{err}");
+    let (code, _, err) = bundle.nslab(&["kill", "x1", "KILL"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(wait_until(Duration::from_secs(5), || bundle.state("x1").0 == "stopped"));
+    let (code, _, err) = bundle.nslab(&["exec", "x1", "true"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("x1 is stopped"), "{err}");
+    let (code, _, err) = bundle.nslab(&["delete", "x1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        cgroups_named("x1").is_empty(),
+        "the exec'd sleep kept the cgroup"
+    );
+}
+
+#[test]
+fn features_say_what_is_supported() {
+    let (code, out, err) = common::run(common::lesson(NSLAB).arg("features"));
+    assert_eq!(code, 0, "{err}");
+    let features: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(features["linux"]["seccomp"]["enabled"], false);
+    let namespaces = features["linux"]["namespaces"].as_array().unwrap();
+    assert!(namespaces.contains(&"mount".into()) && namespaces.contains(&"network".into()));
+    let options = features["mountOptions"].as_array().unwrap();
+    assert!(options.contains(&"rbind".into()) && options.contains(&"rprivate".into()));
+}

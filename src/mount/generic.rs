@@ -70,6 +70,15 @@ const PROPAGATION: &[(&str, MsFlags)] = &[
 /// Option words runc knows that nslab does not do: refused by name.
 const UNSUPPORTED: &[&str] = &["tmpcopyup", "idmap", "ridmap", "rro", "rrw", "nosymfollow"];
 
+/// Every option word nslab understands (for `nslab features`).
+pub fn option_names() -> Vec<&'static str> {
+    FLAGS
+        .iter()
+        .map(|(name, _, _)| *name)
+        .chain(PROPAGATION.iter().map(|(name, _)| *name))
+        .collect()
+}
+
 impl Generic {
     /// Parses a config.json mount. `bundle` makes a relative bind source
     /// absolute. An option nslab does not do is an error naming it.

@@ -476,6 +476,61 @@ pub fn run(
     result
 }
 
+/// `nslab ps`: the container's processes, from its cgroup: their pids as
+/// JSON, or a table with each one's command line.
+pub fn ps(root: &Path, id: &str, format: &str) -> Result<(), RuntimeError> {
+    let record = Record::load(root, id)?;
+    let pids = cgroup_pids(&record);
+    if format == "json" {
+        println!("{}", serde_json::to_string(&pids).unwrap_or_default());
+        return Ok(());
+    }
+    println!("{:<8} CMD", "PID");
+    for pid in pids {
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let words: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .filter(|w| !w.is_empty())
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect();
+        println!("{pid:<8} {}", words.join(" "));
+    }
+    Ok(())
+}
+
+/// `nslab features`: what this runtime supports, in the shape of the OCI
+/// runtime spec's features document, so that an engine can ask.
+pub fn features() -> String {
+    let namespaces: Vec<&str> = crate::namespace::Namespace::ALL
+        .iter()
+        .map(|kind| match kind {
+            crate::namespace::Namespace::Mnt => "mount",
+            crate::namespace::Namespace::Net => "network",
+            other => other.name(),
+        })
+        .collect();
+    let caps: Vec<String> = crate::lockdown::capabilities::known_names()
+        .iter()
+        .map(|name| format!("CAP_{}", name.to_ascii_uppercase()))
+        .collect();
+    serde_json::to_string_pretty(&serde_json::json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": state::OCI_VERSION,
+        "hooks": [],
+        "mountOptions": crate::mount::generic::option_names(),
+        "linux": {
+            "namespaces": namespaces,
+            "capabilities": caps,
+            "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false },
+            "seccomp": { "enabled": false },
+            "apparmor": { "enabled": false },
+            "selinux": { "enabled": false },
+        },
+        "annotations": { "org.nslab.lesson": "12" },
+    }))
+    .unwrap_or_default()
+}
+
 /// `nslab list`: the containers under `root`, as a table or JSON.
 pub fn list(root: &Path, format: &str) -> Result<(), RuntimeError> {
     let states: Vec<state::OciState> = state::ids(root)

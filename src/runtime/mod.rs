@@ -12,6 +12,7 @@
 //! instructor's commands.
 
 pub mod config;
+pub mod exec;
 pub mod lifecycle;
 pub mod state;
 
@@ -118,6 +119,9 @@ pub enum RuntimeError {
     /// init, which reported it back before its program ran).
     #[error("the container could not be set up: {0}")]
     Start(String),
+    /// `exec` could not start its process in the container.
+    #[error("exec failed: {0}")]
+    Exec(String),
     /// `start` found no init waiting on the FIFO.
     #[error("the container's init did not take the start signal")]
     StartTimedOut,
@@ -237,6 +241,45 @@ enum Command {
         #[arg(long, short, default_value = "table", value_parser = ["table", "json"])]
         format: String,
     },
+    /// Run one more process in a running container
+    Exec {
+        /// The process to run, as an OCI process JSON file
+        #[arg(long, short, value_name = "FILE")]
+        process: Option<PathBuf>,
+        /// Write its pid here
+        #[arg(long, value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        /// Return once it runs, instead of waiting for it
+        #[arg(long, short)]
+        detach: bool,
+        /// Give it a terminal (not supported yet)
+        #[arg(long, short)]
+        tty: bool,
+        /// Where to send a terminal's master (not supported yet)
+        #[arg(long, value_name = "SOCKET")]
+        console_socket: Option<PathBuf>,
+        /// More NAME=value for its environment; repeat for more
+        #[arg(long, short, value_name = "NAME=VALUE")]
+        env: Vec<String>,
+        /// Its working directory inside
+        #[arg(long, value_name = "DIR")]
+        cwd: Option<PathBuf>,
+        /// The container's id
+        id: String,
+        /// The command, when there is no --process
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// List a container's processes (its cgroup's)
+    Ps {
+        /// table, or json (an array of pids, as containerd's shim reads it)
+        #[arg(long, short, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        /// The container's id
+        id: String,
+    },
+    /// Print what this runtime supports, as the OCI features JSON
+    Features,
     /// Write a default config.json (runc's shape) into the bundle
     Spec {
         /// The bundle directory
@@ -347,6 +390,39 @@ pub fn main() -> ExitCode {
         } => lifecycle::run(&root, &id, &bundle, pid_file.as_deref()),
         Command::List { format } => lifecycle::list(&root, &format).map(|()| 0),
         Command::Spec { bundle } => lifecycle::spec(&bundle).map(|()| 0),
+        Command::Ps { format, id } => lifecycle::ps(&root, &id, &format).map(|()| 0),
+        Command::Exec {
+            process,
+            pid_file,
+            detach,
+            tty,
+            console_socket,
+            env,
+            cwd,
+            id,
+            args,
+        } => {
+            if tty || console_socket.is_some() {
+                Err(RuntimeError::UnsupportedFlag {
+                    flag: "--tty/--console-socket",
+                    why: "nslab's runtime has no terminal yet",
+                })
+            } else {
+                let request = exec::ExecRequest {
+                    process_file: process,
+                    args,
+                    env,
+                    cwd,
+                    detach,
+                    pid_file,
+                };
+                exec::exec(&root, &id, &request)
+            }
+        }
+        Command::Features => {
+            println!("{}", lifecycle::features());
+            Ok(0)
+        }
         Command::Doctor | Command::Cleanup { .. } => unreachable!("handled above"),
     };
     match result {
