@@ -578,6 +578,9 @@ pub fn exec(
         })?;
     }
     let name = command.first().ok_or(ProcessError::EmptyCommand)?;
+    if let Some(mask) = settings.umask {
+        syscall::umask(mask);
+    }
     // A config.json's environment brings its own PATH to look in.
     let search = settings
         .env

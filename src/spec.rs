@@ -96,6 +96,8 @@ pub struct Process {
     pub identity: Option<Identity>,
     /// Resource limits, set with setrlimit(2) before `execve`.
     pub rlimits: Vec<Rlimit>,
+    /// The file mode creation mask (umask(2)); `None` keeps the parent's.
+    pub umask: Option<u32>,
 }
 
 /// A user and its groups, as numbers inside the container.

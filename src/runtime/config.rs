@@ -318,7 +318,6 @@ fn read_process(process: &oci::Process) -> Result<Process, RuntimeError> {
         (process.oom_score_adj().is_some(), "process.oomScoreAdj"),
         (process.io_priority().is_some(), "process.ioPriority"),
         (process.scheduler().is_some(), "process.scheduler"),
-        (process.user().umask().is_some(), "process.user.umask"),
         (process.user().username().is_some(), "process.user.username"),
     ] {
         if set {
@@ -349,6 +348,7 @@ fn read_process(process: &oci::Process) -> Result<Process, RuntimeError> {
         identity: (identity.uid != 0 || identity.gid != 0 || !identity.additional_gids.is_empty())
             .then_some(identity),
         rlimits,
+        umask: process.user().umask(),
     })
 }
 
