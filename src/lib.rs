@@ -74,6 +74,7 @@ pub mod spec;
 pub mod start;
 pub mod syscall;
 pub mod sysctl;
+pub mod terminal;
 pub mod user;
 pub mod uts;
 
@@ -137,6 +138,9 @@ pub enum Error {
     /// From [`lockdown`].
     #[error(transparent)]
     Lockdown(#[from] lockdown::LockdownError),
+    /// From [`terminal`].
+    #[error(transparent)]
+    Terminal(#[from] terminal::TerminalError),
     /// From [`sysctl`].
     #[error(transparent)]
     Sysctl(#[from] sysctl::SysctlError),
@@ -176,7 +180,7 @@ impl Error {
             Error::Overlay(e) => e.hint(),
             Error::InitLayer(e) => e.hint(),
             Error::Lockdown(e) => e.hint(),
-            Error::Sysctl(_) => None,
+            Error::Sysctl(_) | Error::Terminal(_) => None,
             Error::Child(report) => report.hint.clone(),
             Error::Chroot(_) | Error::Pid(_) | Error::Uts(_) => None,
         };

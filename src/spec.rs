@@ -72,6 +72,10 @@ pub struct Spec {
     /// Namespaces joined instead of made, by a path such as
     /// `/proc/PID/ns/net` (the runtime's `linux.namespaces[].path`).
     pub join: Vec<(Namespace, PathBuf)>,
+    /// A connected unix socket to send a new terminal's master over: the
+    /// command gets a new pty as its terminal (the runtime's
+    /// `process.terminal` with `--console-socket`).
+    pub console: Option<std::os::fd::RawFd>,
     /// Remount the root read-only once everything is mounted.
     pub readonly_root: bool,
     /// The name of its cgroup under `nslab/` (`limits` makes one): the

@@ -397,6 +397,11 @@ fn child_steps(
     } else if let Some(identity) = &spec.process.identity {
         process::switch_user(identity)?;
     }
+    // A terminal of its own, from the container's devpts, its master sent
+    // to whoever asked.
+    if let Some(socket) = spec.console {
+        crate::terminal::take_new_terminal(socket)?;
+    }
     if let Some(before_exec) = in_child.before_exec {
         before_exec()?;
     }

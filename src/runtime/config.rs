@@ -294,12 +294,6 @@ pub fn cgroup_name(path: Option<&Path>, id: &str) -> Result<String, RuntimeError
 
 /// `process`: environment, directory, user, rlimits.
 fn read_process(process: &oci::Process) -> Result<Process, RuntimeError> {
-    if process.terminal().unwrap_or(false) {
-        return Err(unsupported(
-            "process.terminal",
-            "nslab's runtime has no --console-socket yet: run without a terminal",
-        ));
-    }
     for (set, field) in [
         (
             process

@@ -47,6 +47,10 @@ pub struct ExecRequest {
     pub detach: bool,
     /// Where to write its pid.
     pub pid_file: Option<PathBuf>,
+    /// Give it a new terminal (`--tty`, or the process file's `terminal`).
+    pub tty: bool,
+    /// Where to send the terminal's master.
+    pub console_socket: Option<PathBuf>,
 }
 
 /// The namespaces entered, in the order nsenter(1) uses: the user
@@ -144,7 +148,26 @@ pub fn exec(root: &Path, id: &str, request: &ExecRequest) -> Result<i32, Runtime
             what: "exec needs a running container".into(),
         });
     }
-    let spec = exec_spec(&record, id, request)?;
+    let mut spec = exec_spec(&record, id, request)?;
+    // The process file may ask for a terminal too (containerd's does).
+    let file_terminal = request
+        .process_file
+        .as_ref()
+        .and_then(|f| fs::read_to_string(f).ok())
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["terminal"].as_bool())
+        .unwrap_or(false);
+    let console = match (request.tty || file_terminal, &request.console_socket) {
+        (true, Some(path)) => Some(crate::terminal::connect(path)?),
+        (true, None) => {
+            return Err(RuntimeError::UnsupportedFlag {
+                flag: "--tty without --console-socket",
+                why: "a terminal's master must go somewhere: give --console-socket",
+            })
+        }
+        (false, _) => None,
+    };
+    spec.console = console.as_ref().map(|fd| fd.as_raw_fd());
     let files = namespace_files(record.init.pid)?;
     // Errors before execve come back on this pipe; execve closes it.
     let (errors_read, errors_write) =
@@ -286,6 +309,9 @@ fn wait_exit(pid: Pid) -> i32 {
 fn run_inside(spec: &Spec) -> Result<Infallible, String> {
     let text = |e: &dyn std::fmt::Display| e.to_string();
     crate::process::set_rlimits(&spec.process.rlimits).map_err(|e| text(&e))?;
+    if let Some(socket) = spec.console {
+        crate::terminal::take_new_terminal(socket).map_err(|e| text(&e))?;
+    }
     if let Some(lockdown) = &spec.lockdown {
         lockdown
             .capabilities

@@ -177,8 +177,32 @@ pub fn create(
     id: &str,
     bundle: &Path,
     pid_file: Option<&Path>,
+    console_socket: Option<&Path>,
 ) -> Result<(), RuntimeError> {
-    let (bundle, config, spec) = prepare(bundle, id)?;
+    let (bundle, config, mut spec) = prepare(bundle, id)?;
+    let terminal = config
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    // Connected now: the init, once pivoted, cannot reach the host's path.
+    let console = match (terminal, console_socket) {
+        (true, Some(path)) => Some(crate::terminal::connect(path)?),
+        (true, None) => {
+            return Err(RuntimeError::UnsupportedFlag {
+                flag: "process.terminal without --console-socket",
+                why: "a terminal's master must go somewhere: give --console-socket, or set process.terminal to false",
+            })
+        }
+        (false, Some(_)) => {
+            return Err(RuntimeError::UnsupportedFlag {
+                flag: "--console-socket without process.terminal",
+                why: "set process.terminal to true in config.json, or leave the socket out",
+            })
+        }
+        (false, None) => None,
+    };
+    spec.console = console.as_ref().map(|fd| fd.as_raw_fd());
     let dir = claim(root, id)?;
     let made = (|| {
         let fifo = state::fifo(root, id);
@@ -450,6 +474,17 @@ pub fn run(
     pid_file: Option<&Path>,
 ) -> Result<i32, RuntimeError> {
     let (bundle, config, spec) = prepare(bundle, id)?;
+    if config
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false)
+    {
+        return Err(RuntimeError::UnsupportedFlag {
+            flag: "run with process.terminal",
+            why: "nslab run keeps the caller's terminal: set process.terminal to false (create --console-socket makes a new one)",
+        });
+    }
     let dir = claim(root, id)?;
     let result = (|| {
         // Signals to `nslab run` are passed on to the container, as the

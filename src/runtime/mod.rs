@@ -122,6 +122,9 @@ pub enum RuntimeError {
     /// `exec` could not start its process in the container.
     #[error("exec failed: {0}")]
     Exec(String),
+    /// From making the terminal.
+    #[error(transparent)]
+    Terminal(#[from] crate::terminal::TerminalError),
     /// `start` found no init waiting on the FIFO.
     #[error("the container's init did not take the start signal")]
     StartTimedOut,
@@ -180,7 +183,7 @@ enum Command {
         /// Write the container's pid here, once it is ready
         #[arg(long, value_name = "FILE")]
         pid_file: Option<PathBuf>,
-        /// Where to send a terminal's master (not supported yet)
+        /// With process.terminal: the unix socket to send the new terminal's master to
         #[arg(long, value_name = "SOCKET")]
         console_socket: Option<PathBuf>,
         /// Use chroot instead of pivot_root (not supported: pivot_root always)
@@ -252,10 +255,10 @@ enum Command {
         /// Return once it runs, instead of waiting for it
         #[arg(long, short)]
         detach: bool,
-        /// Give it a terminal (not supported yet)
+        /// Give it a new terminal (needs --console-socket)
         #[arg(long, short)]
         tty: bool,
-        /// Where to send a terminal's master (not supported yet)
+        /// The unix socket to send the new terminal's master to
         #[arg(long, value_name = "SOCKET")]
         console_socket: Option<PathBuf>,
         /// More NAME=value for its environment; repeat for more
@@ -360,12 +363,7 @@ pub fn main() -> ExitCode {
             preserve_fds,
             id,
         } => {
-            if console_socket.is_some() {
-                Err(RuntimeError::UnsupportedFlag {
-                    flag: "--console-socket",
-                    why: "nslab's runtime has no terminal yet: run without one",
-                })
-            } else if no_pivot {
+            if no_pivot {
                 Err(RuntimeError::UnsupportedFlag {
                     flag: "--no-pivot",
                     why: "nslab always enters the root with pivot_root",
@@ -376,7 +374,14 @@ pub fn main() -> ExitCode {
                     why: "nslab passes only 0, 1 and 2",
                 })
             } else {
-                lifecycle::create(&root, &id, &bundle, pid_file.as_deref()).map(|()| 0)
+                lifecycle::create(
+                    &root,
+                    &id,
+                    &bundle,
+                    pid_file.as_deref(),
+                    console_socket.as_deref(),
+                )
+                .map(|()| 0)
             }
         }
         Command::Start { id } => lifecycle::start(&root, &id).map(|()| 0),
@@ -402,22 +407,17 @@ pub fn main() -> ExitCode {
             id,
             args,
         } => {
-            if tty || console_socket.is_some() {
-                Err(RuntimeError::UnsupportedFlag {
-                    flag: "--tty/--console-socket",
-                    why: "nslab's runtime has no terminal yet",
-                })
-            } else {
-                let request = exec::ExecRequest {
-                    process_file: process,
-                    args,
-                    env,
-                    cwd,
-                    detach,
-                    pid_file,
-                };
-                exec::exec(&root, &id, &request)
-            }
+            let request = exec::ExecRequest {
+                process_file: process,
+                args,
+                env,
+                cwd,
+                detach,
+                pid_file,
+                tty,
+                console_socket,
+            };
+            exec::exec(&root, &id, &request)
         }
         Command::Features => {
             println!("{}", lifecycle::features());
