@@ -60,6 +60,15 @@ pub enum ProcessError {
         #[source]
         source: Errno,
     },
+    /// Writing `/proc/self/oom_score_adj` failed.
+    #[error("failed to set oom_score_adj to {adj}")]
+    OomScoreAdj {
+        /// The value.
+        adj: i32,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// Switching to the container's user failed.
     #[error("failed to become the container's user: {step}")]
     SwitchUser {
@@ -653,6 +662,15 @@ pub fn set_rlimits(rlimits: &[crate::spec::Rlimit]) -> Result<(), ProcessError> 
         )?;
     }
     Ok(())
+}
+
+/// Sets the OOM killer's adjustment for this process and its children
+/// (proc(5), `/proc/PID/oom_score_adj`). Lowering it needs
+/// `CAP_SYS_RESOURCE`, so before the capabilities go.
+pub fn set_oom_score_adj(adj: i32) -> Result<(), ProcessError> {
+    narrate::file_op(format!("write /proc/self/oom_score_adj <- {adj}"));
+    std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+        .map_err(|source| ProcessError::OomScoreAdj { adj, source })
 }
 
 /// Becomes the container's user: groups first, then the gid, then the uid,

@@ -76,6 +76,11 @@ pub struct Spec {
     /// command gets a new pty as its terminal (the runtime's
     /// `process.terminal` with `--console-socket`).
     pub console: Option<std::os::fd::RawFd>,
+    /// Device nodes to make after the mounts (the runtime's `linux.devices`).
+    pub devices: Vec<DeviceNode>,
+    /// The propagation of the container's mounts after setup (the
+    /// runtime's `linux.rootfsPropagation`); `None` leaves them private.
+    pub root_propagation: Option<nix::mount::MsFlags>,
     /// Remount the root read-only once everything is mounted.
     pub readonly_root: bool,
     /// The name of its cgroup under `nslab/` (`limits` makes one): the
@@ -102,6 +107,28 @@ pub struct Process {
     pub rlimits: Vec<Rlimit>,
     /// The file mode creation mask (umask(2)); `None` keeps the parent's.
     pub umask: Option<u32>,
+    /// Its OOM killer adjustment, -1000 to 1000 (`/proc/PID/oom_score_adj`).
+    pub oom_score_adj: Option<i32>,
+}
+
+/// A device node to make in the container's `/dev` (the runtime's
+/// `linux.devices`), beside the standard ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceNode {
+    /// Where inside (absolute, under `/dev`).
+    pub path: PathBuf,
+    /// `S_IFCHR`, `S_IFBLK` or `S_IFIFO`.
+    pub kind: nix::sys::stat::SFlag,
+    /// Its major number.
+    pub major: u64,
+    /// Its minor number.
+    pub minor: u64,
+    /// Its permission bits.
+    pub mode: u32,
+    /// Its owner.
+    pub uid: u32,
+    /// Its group.
+    pub gid: u32,
 }
 
 /// A user and its groups, as numbers inside the container.

@@ -138,6 +138,14 @@ impl Container {
         Ok((exit?, usage))
     }
 
+    /// Its cgroup's directories (none without limits).
+    pub fn cgroup_dirs(&self) -> Vec<std::path::PathBuf> {
+        self.cgroup
+            .as_ref()
+            .map(|cgroup| cgroup.dirs().to_vec())
+            .unwrap_or_default()
+    }
+
     /// Waits until the container's init is set up and waiting (see
     /// [`InChild::before_exec`]), or returns the error it met on the way.
     pub fn wait_ready(&mut self) -> Result<(), Error> {
@@ -308,6 +316,9 @@ fn child_steps(
         crate::namespace::join(*kind, path)?;
     }
     process::set_rlimits(&spec.process.rlimits)?;
+    if let Some(adj) = spec.process.oom_score_adj {
+        process::set_oom_score_adj(adj)?;
+    }
     // The parent put us in our cgroup before opening the gate: a cgroup
     // namespace made now is rooted there.
     if spec.namespaces.contains(&Namespace::Cgroup) {
@@ -348,6 +359,9 @@ fn child_steps(
             for each in &spec.mounts {
                 mount_one(each)?;
             }
+            for node in &spec.devices {
+                mount::make_device_node(node)?;
+            }
             // Kernel settings of our own namespaces, while /proc/sys is
             // still writable.
             for (name, value) in &spec.sysctl {
@@ -362,6 +376,16 @@ fn child_steps(
             }
             if spec.readonly_root {
                 mount::remount_root_readonly()?;
+            }
+            if let Some(propagation) = spec.root_propagation {
+                mount::mount(
+                    "the root's propagation",
+                    None,
+                    std::path::Path::new("/"),
+                    None,
+                    propagation,
+                    None,
+                )?;
             }
         }
     }

@@ -70,6 +70,14 @@ const PROPAGATION: &[(&str, MsFlags)] = &[
 /// Option words runc knows that nslab does not do: refused by name.
 const UNSUPPORTED: &[&str] = &["tmpcopyup", "idmap", "ridmap", "rro", "rrw", "nosymfollow"];
 
+/// The propagation flags of a word (`rshared` → `MS_SHARED | MS_REC`).
+pub fn propagation_flags(word: &str) -> Option<MsFlags> {
+    PROPAGATION
+        .iter()
+        .find(|(name, _)| *name == word)
+        .map(|(_, flags)| *flags)
+}
+
 /// Every option word nslab understands (for `nslab features`).
 pub fn option_names() -> Vec<&'static str> {
     FLAGS

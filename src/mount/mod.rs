@@ -547,6 +547,44 @@ pub fn populate_dev(dev: &Path) -> Result<(), MountError> {
     Ok(())
 }
 
+/// Makes a device node a config.json asks for (`linux.devices`), with its
+/// mode and owner. The device cgroup decides whether it may be opened.
+pub fn make_device_node(node: &crate::spec::DeviceNode) -> Result<(), MountError> {
+    let failed = |step: &'static str| {
+        let path = node.path.clone();
+        move |source| MountError::File { step, path, source }
+    };
+    if let Some(dir) = node.path.parent() {
+        make_target(dir)?;
+    }
+    if node.path.exists() {
+        let _ = fs::remove_file(&node.path);
+    }
+    narrate::syscall(format!(
+        "mknod({:?}, {:?} | 0{:o}, makedev({}, {}))",
+        node.path.display().to_string(),
+        node.kind,
+        node.mode,
+        node.major,
+        node.minor
+    ));
+    let old_mask = syscall::umask(0);
+    let made = nix::sys::stat::mknod(
+        &node.path,
+        node.kind,
+        nix::sys::stat::Mode::from_bits_truncate(node.mode),
+        nix::sys::stat::makedev(node.major, node.minor),
+    );
+    syscall::umask(old_mask.bits());
+    made.map_err(failed("create the device node"))?;
+    nix::unistd::chown(
+        &node.path,
+        Some(nix::unistd::Uid::from_raw(node.uid)),
+        Some(nix::unistd::Gid::from_raw(node.gid)),
+    )
+    .map_err(failed("chown the device node"))
+}
+
 /// Makes `/` read-only (a config.json's `root.readonly`): a remount of
 /// the bind mount pivot_root made, which the mounts on top keep their own
 /// flags through.

@@ -108,13 +108,19 @@ pub fn to_spec(config: &oci::Spec, bundle: &Path, id: &str) -> Result<Spec, Runt
     }
     spec.root = Some(Root::pivot(rootfs));
     spec.readonly_root = root.readonly().unwrap_or(false);
+    // Every mount is made private first (lesson 03); another propagation
+    // is set once the container is set up.
     match linux.rootfs_propagation().as_deref() {
-        None | Some("private") | Some("rprivate") | Some("") => {}
-        Some(other) => {
-            return Err(unsupported(
-                "linux.rootfsPropagation",
-                &format!("{other}: nslab makes every mount private"),
-            ))
+        None | Some("") | Some("rprivate") => {}
+        Some(word) => {
+            spec.root_propagation = Some(
+                crate::mount::generic::propagation_flags(word).ok_or_else(|| {
+                    unsupported(
+                        "linux.rootfsPropagation",
+                        &format!("{word}: not a propagation"),
+                    )
+                })?,
+            )
         }
     }
 
@@ -213,18 +219,35 @@ pub fn to_spec(config: &oci::Spec, bundle: &Path, id: &str) -> Result<Spec, Runt
         "linux.seccomp",
         "nslab reads no seccomp profile yet (podman: --security-opt seccomp=unconfined)",
     )?;
-    refuse(
-        linux.devices(),
-        "linux.devices",
-        "nslab makes the standard nodes only",
-    )
-    .or_else(|e| {
-        if linux.devices().as_deref().is_some_and(|d| d.is_empty()) {
-            Ok(())
-        } else {
-            Err(e)
+    for device in linux.devices().as_deref().unwrap_or_default() {
+        use nix::sys::stat::SFlag;
+        let kind = match device.typ() {
+            oci::LinuxDeviceType::C | oci::LinuxDeviceType::U => SFlag::S_IFCHR,
+            oci::LinuxDeviceType::B => SFlag::S_IFBLK,
+            oci::LinuxDeviceType::P => SFlag::S_IFIFO,
+            other => {
+                return Err(unsupported(
+                    "linux.devices[].type",
+                    &format!("{other:?}: use c, u, b or p"),
+                ))
+            }
+        };
+        if !device.path().starts_with("/dev") {
+            return Err(unsupported(
+                "linux.devices[].path",
+                "a device node belongs under /dev",
+            ));
         }
-    })?;
+        spec.devices.push(crate::spec::DeviceNode {
+            path: device.path().clone(),
+            kind,
+            major: device.major().max(0) as u64,
+            minor: device.minor().max(0) as u64,
+            mode: device.file_mode().unwrap_or(0o666),
+            uid: device.uid().unwrap_or(0),
+            gid: device.gid().unwrap_or(0),
+        });
+    }
     for (value, field) in [
         (linux.mount_label().is_some(), "linux.mountLabel"),
         (linux.intel_rdt().is_some(), "linux.intelRdt"),
@@ -309,7 +332,6 @@ fn read_process(process: &oci::Process) -> Result<Process, RuntimeError> {
                 .is_some_and(|l| !l.is_empty()),
             "process.selinuxLabel",
         ),
-        (process.oom_score_adj().is_some(), "process.oomScoreAdj"),
         (process.io_priority().is_some(), "process.ioPriority"),
         (process.scheduler().is_some(), "process.scheduler"),
         (process.user().username().is_some(), "process.user.username"),
@@ -343,6 +365,7 @@ fn read_process(process: &oci::Process) -> Result<Process, RuntimeError> {
             .then_some(identity),
         rlimits,
         umask: process.user().umask(),
+        oom_score_adj: process.oom_score_adj(),
     })
 }
 

@@ -280,6 +280,20 @@ pub fn create(
             ..InChild::default()
         };
         let mut container = start::create(&spec, in_child).map_err(child_error)?;
+        // Recorded before the init goes on: if this `create` is killed
+        // now, `delete --force` still finds the init and its cgroup.
+        let early = record(
+            id,
+            container.pid(),
+            &bundle,
+            &spec,
+            &config,
+            container.cgroup_dirs(),
+        );
+        if let Err(error) = early.save(root) {
+            container.abandon();
+            return Err(error);
+        }
         container.release();
         container.wait_ready().map_err(child_error)?;
         let (pid, cgroup) = container.detach();
@@ -430,7 +444,15 @@ pub fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Result<(), Runtim
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), RuntimeError> {
     let record = match Record::load(root, id) {
         Ok(record) => record,
-        Err(RuntimeError::NoSuchContainer { .. }) if force => return Ok(()),
+        Err(RuntimeError::NoSuchContainer { .. }) if force => {
+            // A create killed before it recorded anything leaves only its
+            // directory (or nothing).
+            let dir = state::dir(root, id);
+            if state::check_id(id).is_ok() && dir.is_dir() {
+                let _ = fs::remove_dir_all(&dir);
+            }
+            return Ok(());
+        }
         Err(error) => return Err(error),
     };
     let status = record.status(root);
