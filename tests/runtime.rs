@@ -538,3 +538,72 @@ fn features_say_what_is_supported() {
     let options = features["mountOptions"].as_array().unwrap();
     assert!(options.contains(&"rbind".into()) && options.contains(&"rprivate".into()));
 }
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn hooks_run_at_their_points_with_the_state_on_stdin() {
+    require_root!();
+    let bundle = Bundle::new("hooks", &["sh", "-c", "exit 0"]);
+    let record = |point: &str| {
+        let file = bundle.dir.join(format!("{point}.json"));
+        serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}", file.display())]})
+    };
+    bundle.edit(|config| {
+        config["hooks"] = serde_json::json!({
+            "createRuntime": [record("createRuntime")],
+            "poststart": [record("poststart")],
+            "poststop": [record("poststop")],
+        });
+    });
+    let (code, err) = bundle.create("k1");
+    assert_eq!(code, 0, "{err}");
+    let read = |point: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(bundle.dir.join(format!("{point}.json")))
+            .unwrap_or_else(|_| panic!("the {point} hook did not run"));
+        serde_json::from_str(&text).unwrap()
+    };
+    let created = read("createRuntime");
+    assert_eq!(created["id"], "k1");
+    assert_eq!(created["status"], "created");
+    let pid = bundle.state("k1").1;
+    assert_eq!(
+        created["pid"], pid,
+        "the init's pid, before it runs the program"
+    );
+    assert!(
+        !bundle.dir.join("poststart.json").exists(),
+        "poststart before start"
+    );
+    let (code, _, err) = bundle.nslab(&["start", "k1"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(read("poststart")["id"], "k1");
+    assert!(wait_until(Duration::from_secs(5), || bundle.state("k1").0 == "stopped"));
+    let (code, _, err) = bundle.nslab(&["delete", "k1"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(read("poststop")["status"], "stopped");
+
+    // A failing createRuntime hook stops create, and leaves nothing.
+    bundle.edit(|config| {
+        config["hooks"] = serde_json::json!({
+            "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 9"]}],
+        });
+    });
+    let (code, err) = bundle.create("k2");
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("the createRuntime hook /bin/sh failed"),
+        "{err}"
+    );
+    assert!(!bundle.root.join("k2").exists());
+    assert!(cgroups_named("k2").is_empty());
+    // Hooks nslab does not run are refused by name.
+    bundle.edit(|config| {
+        config["hooks"] = serde_json::json!({"createContainer": [{"path": "/bin/true"}]});
+    });
+    let (code, err) = bundle.create("k3");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("hooks.createContainer is not supported"),
+        "{err}"
+    );
+}

@@ -68,7 +68,8 @@ pub fn to_spec(config: &oci::Spec, bundle: &Path, id: &str) -> Result<Spec, Runt
             &format!("{version}: nslab reads 1.x"),
         ));
     }
-    refuse(config.hooks(), "hooks", "nslab runs no hooks yet")?;
+    // Checked here, run by the lifecycle commands.
+    super::hooks::from_config(config)?;
     let process = config
         .process()
         .as_ref()

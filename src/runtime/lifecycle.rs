@@ -16,7 +16,7 @@
 //! it for reading, which is what `start` does (runc's mechanism).
 
 use super::state::{self, Record, Status};
-use super::{config, RuntimeError};
+use super::{config, hooks, RuntimeError};
 use crate::narrate;
 use crate::process::Exit;
 use crate::record::ProcessId;
@@ -294,6 +294,15 @@ pub fn create(
             container.abandon();
             return Err(error);
         }
+        // createRuntime (and the older prestart): the namespaces exist,
+        // the program has not run; here an engine would plug in a network.
+        let state = serde_json::to_string(&early.oci_state(root)).unwrap_or_default();
+        for hook in &hooks::from_config(&config)?.create_runtime {
+            if let Err(error) = hooks::run(hook, "createRuntime", &state) {
+                container.abandon();
+                return Err(error);
+            }
+        }
         container.release();
         container.wait_ready().map_err(child_error)?;
         let (pid, cgroup) = container.detach();
@@ -369,9 +378,33 @@ pub fn start(root: &Path, id: &str) -> Result<(), RuntimeError> {
         }
     }
     let _ = fs::remove_file(&fifo);
+    // poststart: reported, not fatal (the program runs already).
+    poststart_or_stop(&record, root, "poststart");
     Ok(())
 }
 // ANCHOR_END: start
+
+/// Runs the poststart or poststop hooks of `record`'s config, saying on
+/// standard error which failed: the spec makes them non-fatal.
+fn poststart_or_stop(record: &Record, root: &Path, point: &str) {
+    let Ok(config) = config::load(&record.bundle) else {
+        return;
+    };
+    let Ok(all) = hooks::from_config(&config) else {
+        return;
+    };
+    let list = if point == "poststart" {
+        all.poststart
+    } else {
+        all.poststop
+    };
+    let state = serde_json::to_string(&record.oci_state(root)).unwrap_or_default();
+    for hook in &list {
+        if let Err(error) = hooks::run(hook, point, &state) {
+            eprintln!("nslab: warning: {error}");
+        }
+    }
+}
 
 /// `nslab state`: the OCI state JSON on standard output.
 pub fn state(root: &Path, id: &str) -> Result<(), RuntimeError> {
@@ -477,6 +510,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), RuntimeError> {
             drop(cgroup);
         }
     }
+    poststart_or_stop(&record, root, "poststop");
     let dir = state::dir(root, id);
     fs::remove_dir_all(&dir).map_err(|source| RuntimeError::File {
         step: "remove",
@@ -516,14 +550,26 @@ pub fn run(
             path: PathBuf::from("nslab run"),
             source: source.into(),
         })?;
+        let hooks = hooks::from_config(&config)?;
         let mut container = start::create(&spec, InChild::default()).map_err(child_error)?;
         let pid = container.pid();
-        record(id, pid, &bundle, &spec, &config, Vec::new()).save(root)?;
+        let record = record(id, pid, &bundle, &spec, &config, container.cgroup_dirs());
+        record.save(root)?;
         if let Some(file) = pid_file {
             write_pid_file(file, pid)?;
         }
+        let state = serde_json::to_string(&record.oci_state(root)).unwrap_or_default();
+        for hook in &hooks.create_runtime {
+            if let Err(error) = hooks::run(hook, "createRuntime", &state) {
+                container.abandon();
+                return Err(error);
+            }
+        }
         container.release();
-        let exit = container.wait().map_err(child_error)?;
+        poststart_or_stop(&record, root, "poststart");
+        let exit = container.wait().map_err(child_error);
+        poststart_or_stop(&record, root, "poststop");
+        let exit = exit?;
         Ok(match exit {
             Exit::Code(code) => code,
             Exit::Signal(signal) => 128 + signal as i32,

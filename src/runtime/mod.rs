@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod exec;
+pub mod hooks;
 pub mod lifecycle;
 pub mod state;
 
@@ -119,6 +120,16 @@ pub enum RuntimeError {
     /// init, which reported it back before its program ran).
     #[error("the container could not be set up: {0}")]
     Start(String),
+    /// A hook failed.
+    #[error("the {point} hook {} failed: {why}", path.display())]
+    Hook {
+        /// The hook point.
+        point: String,
+        /// Its program.
+        path: PathBuf,
+        /// What happened.
+        why: String,
+    },
     /// `exec` could not start its process in the container.
     #[error("exec failed: {0}")]
     Exec(String),
