@@ -1,15 +1,18 @@
 //! # Lesson 12: `nslab`, the runtime
 //!
-//! This binary grows into a full OCI runtime that real engines (podman,
-//! containerd) can drive, built on the same spec and start sequence as the
+//! An OCI runtime that real engines (podman, containerd) drive, with
+//! runc's command line, built on the same spec and start sequence as the
 //! lessons. Its code lives in `src/runtime/`; this file only starts it.
-//! For now it has the commands an instructor needs: `nslab doctor` tells
+//! It also has the commands an instructor needs: `nslab doctor` tells
 //! which lessons this machine can run, and how to fix the ones it cannot;
 //! `nslab cleanup` removes what a killed lesson left behind.
 //!
 //! **Run it.**
 //!
 //! ```text
+//! cd BUNDLE && nslab spec             # a config.json; the rootfs goes in ./rootfs
+//! sudo target/debug/nslab run demo    # create, start, wait
+//! sudo target/debug/nslab create demo && sudo target/debug/nslab start demo
 //! sudo target/debug/nslab doctor
 //! sudo target/debug/nslab cleanup --dry-run
 //! ```
