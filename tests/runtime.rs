@@ -607,3 +607,41 @@ fn hooks_run_at_their_points_with_the_state_on_stdin() {
         "{err}"
     );
 }
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn a_user_namespace_maps_root_inside_to_an_ordinary_uid() {
+    require_root!();
+    let bundle = Bundle::new(
+        "userns",
+        &["sh", "-c", "id -u; cat /proc/self/uid_map; sleep 30"],
+    );
+    // The rootfs belongs to the mapped ids, as an engine would shift it.
+    let status = Command::new("chown")
+        .args(["-R", "100000:100000"])
+        .arg(bundle.dir.join("rootfs"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    bundle.edit(|config| {
+        config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "user"}));
+        let map = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        config["linux"]["uidMappings"] = map.clone();
+        config["linux"]["gidMappings"] = map;
+    });
+    let (code, err) = bundle.create("n1");
+    assert_eq!(code, 0, "{err}");
+    let pid = bundle.state("n1").1;
+    // From the host: the init runs as uid 100000.
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid_line.split_whitespace().nth(1) == Some("100000"),
+        "{uid_line}"
+    );
+    let (code, _, err) = bundle.nslab(&["delete", "--force", "n1"]);
+    assert_eq!(code, 0, "{err}");
+}

@@ -214,6 +214,24 @@ pub fn create(
                 source: e.into(),
             }
         })?;
+        // In a user namespace, root inside is another uid outside: the
+        // FIFO is given to it, or the init could not open it (runc too).
+        if let Some(maps) = &spec.user {
+            let outside = |maps: &[crate::user::IdMap]| {
+                maps.iter().find(|m| m.inside == 0).map(|m| m.outside)
+            };
+            let uid = outside(&maps.uid).map(nix::unistd::Uid::from_raw);
+            let gid = outside(&maps.gid).map(nix::unistd::Gid::from_raw);
+            narrate::syscall(format!(
+                "chown({:?}, {uid:?}, {gid:?})   # root inside owns it",
+                fifo.display().to_string()
+            ));
+            nix::unistd::chown(&fifo, uid, gid).map_err(|e| RuntimeError::File {
+                step: "give the FIFO to root inside",
+                path: fifo.clone(),
+                source: e.into(),
+            })?;
+        }
         // Opened here, O_PATH: the init reopens it through /proc/self/fd
         // after pivot_root, when the host's path is gone (runc does the same).
         let path_fd = nix::fcntl::open(&fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
