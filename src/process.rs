@@ -271,7 +271,10 @@ impl Child {
             }
         }
         let exit = wait(self.pid)?;
-        match Report::decode(&bytes) {
+        // A report may follow the ready byte in the same read: an error
+        // the init met just after saying it was ready.
+        let report = bytes.strip_prefix(&[READY]).unwrap_or(&bytes);
+        match Report::decode(report) {
             Some(report) => Err(crate::Error::Child(report)),
             None => Err(ProcessError::EndedBeforeReady { exit }.into()),
         }

@@ -645,3 +645,46 @@ fn a_user_namespace_maps_root_inside_to_an_ordinary_uid() {
     let (code, _, err) = bundle.nslab(&["delete", "--force", "n1"]);
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn create_and_start_work_for_a_non_root_process_user() {
+    require_root!();
+    let marks = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("runtime-user-marks");
+    let _ = std::fs::remove_dir_all(&marks);
+    std::fs::create_dir_all(&marks).unwrap();
+    let status = Command::new("chmod")
+        .arg("777")
+        .arg(&marks)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bundle = Bundle::new(
+        "user",
+        &["sh", "-c", "id -u > /marks/uid; id -G >> /marks/uid"],
+    );
+    bundle.edit(|config| {
+        config["process"]["user"] =
+            serde_json::json!({"uid": 1000, "gid": 1000, "additionalGids": [5]});
+        config["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "destination": "/marks", "type": "bind",
+                "source": marks.display().to_string(), "options": ["rbind", "rw"]
+            }));
+    });
+    let (code, err) = bundle.create("p1");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(bundle.state("p1").0, "created", "the init is still waiting");
+    let (code, _, err) = bundle.nslab(&["start", "p1"]);
+    assert_eq!(code, 0, "{err}");
+    let file = marks.join("uid");
+    assert!(wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(&file).is_ok_and(|t| t.lines().count() == 2)
+    }));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "1000\n1000 5\n");
+    let (code, _, err) = bundle.nslab(&["delete", "--force", "p1"]);
+    assert_eq!(code, 0, "{err}");
+    let _ = std::fs::remove_dir_all(&marks);
+}

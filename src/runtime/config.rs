@@ -39,6 +39,13 @@ pub fn default_config() -> oci::Spec {
     spec.set_hostname(Some("nslab".into()));
     if let Some(process) = spec.process_mut() {
         process.set_terminal(Some(false));
+        // oci-spec's default raises the inheritable and ambient sets too;
+        // runc's `spec` no longer does (CVE-2022-24769, lesson 11).
+        if let Some(mut caps) = process.capabilities().clone() {
+            caps.set_inheritable(None);
+            caps.set_ambient(None);
+            process.set_capabilities(Some(caps));
+        }
     }
     spec
 }
@@ -160,6 +167,20 @@ pub fn to_spec(config: &oci::Spec, bundle: &Path, id: &str) -> Result<Spec, Runt
     }
 
     // Id maps (lesson 07).
+    let has_maps = linux
+        .uid_mappings()
+        .as_deref()
+        .is_some_and(|m| !m.is_empty())
+        || linux
+            .gid_mappings()
+            .as_deref()
+            .is_some_and(|m| !m.is_empty());
+    if has_maps && !spec.namespaces.contains(&Namespace::User) {
+        return Err(unsupported(
+            "linux.uidMappings",
+            "id maps need a new user namespace in linux.namespaces",
+        ));
+    }
     if spec.namespaces.contains(&Namespace::User) {
         let map = |maps: &Option<Vec<oci::LinuxIdMapping>>| -> Vec<IdMap> {
             maps.as_deref()
@@ -423,11 +444,13 @@ fn read_resources(linux: &oci::Linux) -> Result<Limits, RuntimeError> {
             );
         }
         let swap_same = memory.swap().is_none() || memory.swap() == memory.limit();
-        if !swap_same
-            || memory.reservation().is_some()
+        let others = memory.reservation().is_some()
             || memory.kernel().is_some()
+            || memory.kernel_tcp().is_some()
             || memory.swappiness().is_some()
-        {
+            || memory.disable_oom_killer().is_some_and(|d| d)
+            || memory.check_before_update().is_some();
+        if !swap_same || others {
             return Err(unsupported(
                 "linux.resources.memory",
                 "nslab sets only limit (and swap equal to it)",
@@ -449,7 +472,13 @@ fn read_resources(linux: &oci::Linux) -> Result<Limits, RuntimeError> {
             }
         }
         limits.cpu_shares = cpu.shares().filter(|s| *s > 0);
-        if cpu.cpus().is_some() || cpu.mems().is_some() || cpu.realtime_runtime().is_some() {
+        if cpu.cpus().is_some()
+            || cpu.mems().is_some()
+            || cpu.realtime_runtime().is_some()
+            || cpu.realtime_period().is_some()
+            || cpu.idle().is_some()
+            || cpu.burst().is_some()
+        {
             return Err(unsupported(
                 "linux.resources.cpu",
                 "nslab sets only quota, period and shares",
@@ -463,6 +492,24 @@ fn read_resources(linux: &oci::Linux) -> Result<Limits, RuntimeError> {
     }
     if let Some(block_io) = resources.block_io() {
         limits.io_weight = block_io.weight();
+        let set = |list: &Option<Vec<oci::LinuxThrottleDevice>>| {
+            list.as_deref().is_some_and(|l| !l.is_empty())
+        };
+        if block_io.leaf_weight().is_some()
+            || block_io
+                .weight_device()
+                .as_deref()
+                .is_some_and(|l| !l.is_empty())
+            || set(block_io.throttle_read_bps_device())
+            || set(block_io.throttle_write_bps_device())
+            || set(block_io.throttle_read_iops_device())
+            || set(block_io.throttle_write_iops_device())
+        {
+            return Err(unsupported(
+                "linux.resources.blockIO",
+                "nslab sets only weight",
+            ));
+        }
     }
     for (set, field) in [
         (
@@ -628,9 +675,35 @@ mod tests {
         assert_eq!(spec.cgroup_name.as_deref(), Some("t1"));
         assert_eq!(spec.command, ["sh"]);
         let mut with_hooks = config.clone();
-        with_hooks.set_hooks(Some(Default::default()));
+        let hook: oci::Hook = serde_json::from_str(r#"{"path": "/bin/true"}"#).unwrap();
+        let mut hooks = oci::Hooks::default();
+        hooks.set_create_container(Some(vec![hook]));
+        with_hooks.set_hooks(Some(hooks));
         let error = to_spec(&with_hooks, &bundle, "t1").unwrap_err();
-        assert!(error.to_string().contains("hooks"), "{error}");
+        assert!(
+            error.to_string().contains("hooks.createContainer"),
+            "{error}"
+        );
+        // Ids maps without a user namespace say nothing: refused.
+        let mut maps = config.clone();
+        if let Some(linux) = maps.linux_mut() {
+            let map: oci::LinuxIdMapping =
+                serde_json::from_str(r#"{"containerID": 0, "hostID": 100000, "size": 1}"#).unwrap();
+            linux.set_uid_mappings(Some(vec![map]));
+        }
+        let error = to_spec(&maps, &bundle, "t1").unwrap_err();
+        assert!(error.to_string().contains("uidMappings"), "{error}");
+        // A throttle nslab does not set is refused, not dropped.
+        let mut throttle = config;
+        let resources: oci::LinuxResources = serde_json::from_str(
+            r#"{"blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1}]}}"#,
+        )
+        .unwrap();
+        if let Some(linux) = throttle.linux_mut() {
+            linux.set_resources(Some(resources));
+        }
+        let error = to_spec(&throttle, &bundle, "t1").unwrap_err();
+        assert!(error.to_string().contains("blockIO"), "{error}");
         std::fs::remove_dir_all(&bundle).unwrap();
     }
 }

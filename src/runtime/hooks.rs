@@ -9,7 +9,7 @@
 //! | `poststart` | `start`, once the program runs | the runtime's |
 //! | `poststop` | `delete` | the runtime's |
 //!
-//! A failing `createRuntime` or `startContainer` hook stops the container;
+//! A failing `createRuntime` hook stops the container;
 //! a failing `poststart` or `poststop` hook is reported and ignored, as
 //! the spec says. `createContainer` and `startContainer`, which run in the
 //! container's namespaces, are not done by nslab, and are refused by name.

@@ -206,13 +206,16 @@ pub fn create(
     let dir = claim(root, id)?;
     let made = (|| {
         let fifo = state::fifo(root, id);
-        narrate::syscall(format!("mkfifo({:?}, 0600)", fifo.display().to_string()));
-        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).map_err(|e| {
-            RuntimeError::File {
-                step: "make the FIFO",
-                path: fifo.clone(),
-                source: e.into(),
-            }
+        // 0622, as runc makes it: the init may have become another user by
+        // the time it opens it for writing; nobody else may read it.
+        narrate::syscall(format!("mkfifo({:?}, 0622)", fifo.display().to_string()));
+        let old_mask = nix::sys::stat::umask(Mode::empty());
+        let made = nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622));
+        nix::sys::stat::umask(old_mask);
+        made.map_err(|e| RuntimeError::File {
+            step: "make the FIFO",
+            path: fifo.clone(),
+            source: e.into(),
         })?;
         // In a user namespace, root inside is another uid outside: the
         // FIFO is given to it, or the init could not open it (runc too).
@@ -637,7 +640,7 @@ pub fn features() -> String {
     serde_json::to_string_pretty(&serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": state::OCI_VERSION,
-        "hooks": [],
+        "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
         "mountOptions": crate::mount::generic::option_names(),
         "linux": {
             "namespaces": namespaces,

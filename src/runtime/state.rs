@@ -96,6 +96,14 @@ pub fn check_id(id: &str) -> Result<(), RuntimeError> {
         id: id.into(),
         reason: e.to_string(),
     })?;
+    // `nslab/<digits>` is a lesson's cgroup, named after its pid, which
+    // `nslab cleanup` removes once that pid is gone.
+    if id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(RuntimeError::InvalidId {
+            id: id.into(),
+            reason: "an id of digits only would name its cgroup like a lesson's (nslab/PID), which `nslab cleanup` removes".into(),
+        });
+    }
     if RESERVED.contains(&id) {
         return Err(RuntimeError::InvalidId {
             id: id.into(),
@@ -225,6 +233,8 @@ mod tests {
         assert!(check_id("").is_err());
         assert!(check_id("../etc").is_err());
         assert!(check_id("net").is_err());
+        assert!(check_id("12345").is_err());
+        assert!(check_id("web12345").is_ok());
     }
 
     #[test]
