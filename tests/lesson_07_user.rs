@@ -72,10 +72,16 @@ fn run_dir_path(name: &str) -> String {
         .to_string()
 }
 
+/// The demo runs take turns: each makes and removes the volume's mount
+/// point in the shared shifted copy of the rootfs, and looks for demo
+/// volumes left behind, which another demo in progress has.
+static DEMO: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 #[ignore = "needs root: run by scripts/test.sh as root"]
 fn demo_narration_and_output() {
     require_root!();
+    let _turn = DEMO.lock().unwrap_or_else(|e| e.into_inner());
     common::rootfs();
     let run = run_dir("demo");
     let mut cmd = common::lesson("unshare");
@@ -147,6 +153,7 @@ fn what_root_inside_makes_belongs_to_the_mapped_uid_on_the_host() {
 #[ignore = "needs root: run by scripts/test.sh as root"]
 fn the_doors_of_lessons_03_to_05_are_closed() {
     require_root!();
+    let _turn = DEMO.lock().unwrap_or_else(|e| e.into_inner());
     common::rootfs();
     let run = run_dir("doors");
     let (code, out, err) = common::run(&mut in_netns(&run, &[]));
