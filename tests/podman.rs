@@ -153,7 +153,10 @@ fn podman_runs_execs_logs_stops_and_removes_through_nslab() {
 
     // run -it: a terminal from nslab's --console-socket.
     let command = format!(
-        "{} {} nslab-test sh -c 'tty; exit 4'",
+        // (A moment before exiting: conmon relays the terminal's output
+        // asynchronously, and a program that exits at once can be gone,
+        // its pty hung up, before conmon has read what it wrote.)
+        "{} {} nslab-test sh -c 'tty; sleep 0.5; exit 4'",
         shell_words(&podman.command()),
         with(&["run", "--rm", "-it"]).join(" ")
     );

@@ -347,7 +347,17 @@ impl Cgroup {
         };
         for step in &plan {
             match step {
-                Step::Mkdir(dir) => mkdir(dir)?,
+                Step::Mkdir(dir) => match mkdir(dir) {
+                    // Another container's teardown removed nslab's parent
+                    // between its mkdir and this one: make it again.
+                    Err(_) if dir.parent().is_some_and(|p| !p.exists()) => {
+                        if let Some(parent) = dir.parent() {
+                            mkdir(parent)?;
+                        }
+                        mkdir(dir)?
+                    }
+                    other => other?,
+                },
                 Step::Write(file, value) => {
                     // The swap files exist only with swap accounting.
                     let optional = file.ends_with("memory.swap.max")

@@ -202,10 +202,18 @@ pub fn to_spec(config: &oci::Spec, bundle: &Path, id: &str) -> Result<Spec, Runt
     // Mounts (lessons 03, 05, 09): each as the config says.
     for mount in config.mounts().as_deref().unwrap_or_default() {
         let mut kind = mount.typ().clone();
-        // A `cgroup` mount means "the container's cgroups": on a hybrid
-        // or v2 machine, the unified (cgroup2) hierarchy.
+        // A `cgroup` mount means "the container's cgroups". On cgroup v2
+        // that is cgroup2, which the container's cgroup namespace roots at
+        // its own cgroup. On v1 and hybrid machines the container's cgroup
+        // is in the v1 trees, and a cgroup2 mount would show the host's
+        // whole unified tree: an empty read-only tmpfs instead (runc binds
+        // each v1 tree; nslab does not yet).
         if kind.as_deref() == Some("cgroup") {
-            kind = Some("cgroup2".into());
+            let v2 = matches!(
+                crate::cgroup::group::Hierarchy::detect(),
+                Ok(crate::cgroup::group::Hierarchy::V2(_))
+            );
+            kind = Some(if v2 { "cgroup2" } else { "tmpfs" }.into());
         }
         let generic = Generic::parse(
             mount.destination(),
