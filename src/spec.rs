@@ -330,7 +330,9 @@ impl Spec {
             }
         }
         let needs = |what: String, needed: Namespace| {
-            if self.namespaces.contains(&needed) {
+            // A namespace joined by path counts as the container's own.
+            let joined = self.join.iter().any(|(kind, _)| *kind == needed);
+            if self.namespaces.contains(&needed) || joined {
                 Ok(())
             } else {
                 Err(SpecError::MissingNamespace { what, needed })

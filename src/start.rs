@@ -222,6 +222,12 @@ pub fn create(spec: &Spec, in_child: InChild<'_>) -> Result<Container, Error> {
         .copied()
         .filter(|kind| *kind != Namespace::Cgroup)
         .collect();
+    // A PID namespace joined by path is joined here, by the parent:
+    // setns(2) with CLONE_NEWPID moves only the children made afterwards
+    // (pid_namespaces(7)), and the child is the next one.
+    for (kind, path) in spec.join.iter().filter(|(kind, _)| *kind == Namespace::Pid) {
+        crate::namespace::join(*kind, path)?;
+    }
     let child = process::spawn(&clone_namespaces, in_child.detached, || {
         child_steps(spec, network.as_ref(), in_child)
     })?;
@@ -312,7 +318,8 @@ fn child_steps(
     // Namespaces joined rather than made (the runtime's paths), before
     // anything that depends on them; and resource limits while raising a
     // hard one is still allowed (CAP_SYS_RESOURCE).
-    for (kind, path) in &spec.join {
+    // (A PID namespace was joined by the parent: see `create`.)
+    for (kind, path) in spec.join.iter().filter(|(kind, _)| *kind != Namespace::Pid) {
         crate::namespace::join(*kind, path)?;
     }
     process::set_rlimits(&spec.process.rlimits)?;

@@ -688,3 +688,55 @@ fn create_and_start_work_for_a_non_root_process_user() {
     assert_eq!(code, 0, "{err}");
     let _ = std::fs::remove_dir_all(&marks);
 }
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn a_second_container_joins_the_first_ones_namespaces_by_path() {
+    require_root!();
+    // The first: a "pod" holding its namespaces open.
+    let first = Bundle::new("pod", &["sleep", "60"]);
+    let (code, err) = first.create("pod1");
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = first.nslab(&["start", "pod1"]);
+    assert_eq!(code, 0, "{err}");
+    let pid = first.state("pod1").1;
+    // The second joins its pid, net, ipc and uts namespaces.
+    let second = Bundle::new(
+        "pod-member",
+        &[
+            "sh",
+            "-c",
+            "ps -o pid,comm; hostname; readlink /proc/self/ns/net",
+        ],
+    );
+    second.edit(|config| {
+        let namespaces = config["linux"]["namespaces"].as_array_mut().unwrap();
+        for ns in namespaces.iter_mut() {
+            let kind = ns["type"].as_str().unwrap().to_string();
+            let link = match kind.as_str() {
+                "pid" => "pid",
+                "network" => "net",
+                "ipc" => "ipc",
+                "uts" => "uts",
+                _ => continue,
+            };
+            ns["path"] = format!("/proc/{pid}/ns/{link}").into();
+        }
+        // The first container's hostname is the one the member sees.
+        config.as_object_mut().unwrap().remove("hostname");
+    });
+    let (code, out, err) = second.nslab(&["run", "member1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("    1 sleep"),
+        "the pod's process is PID 1 here: {out}"
+    );
+    assert!(
+        out.lines().any(|l| l == "nslab"),
+        "the pod's hostname: {out}"
+    );
+    let pod_net = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    assert!(out.contains(&pod_net.display().to_string()), "{out}");
+    let (code, _, err) = first.nslab(&["delete", "--force", "pod1"]);
+    assert_eq!(code, 0, "{err}");
+}

@@ -137,14 +137,19 @@ pub fn to_spec(config: &oci::Spec, bundle: &Path, id: &str) -> Result<Spec, Runt
         let kind = namespace_kind(namespace.typ())?;
         match namespace.path() {
             None => spec.namespaces.push(kind),
-            Some(path) if matches!(kind, Namespace::Net | Namespace::Ipc | Namespace::Uts) => {
+            Some(path)
+                if matches!(
+                    kind,
+                    Namespace::Net | Namespace::Ipc | Namespace::Uts | Namespace::Pid | Namespace::Cgroup
+                ) =>
+            {
                 spec.join.push((kind, path.clone()))
             }
             Some(_) => {
                 return Err(unsupported(
                     "linux.namespaces[].path",
                     &format!(
-                        "nslab joins only net, ipc and uts namespaces by path, not {}",
+                        "nslab joins net, ipc, uts, pid and cgroup namespaces by path, not a {} (the mount namespace is where it pivots; a user namespace is made with its maps)",
                         kind.label()
                     ),
                 ))
