@@ -596,16 +596,83 @@ fn hooks_run_at_their_points_with_the_state_on_stdin() {
     );
     assert!(!bundle.root.join("k2").exists());
     assert!(cgroups_named("k2").is_empty());
-    // Hooks nslab does not run are refused by name.
+    // Hooks in the container's namespaces: createContainer at create,
+    // startContainer at start, before the program.
+    let marks = bundle.dir.join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    let created_file = bundle.dir.join("created-in");
     bundle.edit(|config| {
-        config["hooks"] = serde_json::json!({"createContainer": [{"path": "/bin/true"}]});
+        config["process"]["args"] = serde_json::json!([
+            "sh",
+            "-c",
+            "[ -f /marks/started ] && echo after > /marks/program"
+        ]);
+        config["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "destination": "/marks", "type": "bind",
+                "source": marks.display().to_string(), "options": ["rbind", "rw"]
+            }));
+        config["hooks"] = serde_json::json!({
+            "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c",
+                format!("readlink /proc/self/ns/net > {}", created_file.display())]}],
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c",
+                "(readlink /proc/self/ns/net; readlink /proc/self/ns/pid) > /marks/started"]}],
+        });
     });
     let (code, err) = bundle.create("k3");
-    assert_eq!(code, 1);
-    assert!(
-        err.contains("hooks.createContainer is not supported"),
-        "{err}"
+    assert_eq!(code, 0, "{err}");
+    let init = bundle.state("k3").1;
+    let container_net = std::fs::read_link(format!("/proc/{init}/ns/net")).unwrap();
+    let created_in = std::fs::read_to_string(&created_file).expect("createContainer ran");
+    assert_eq!(
+        created_in.trim(),
+        container_net.display().to_string(),
+        "in the container's net"
     );
+    assert!(
+        !marks.join("started").exists(),
+        "startContainer before start"
+    );
+    let (code, _, err) = bundle.nslab(&["start", "k3"]);
+    assert_eq!(code, 0, "{err}");
+    let started = std::fs::read_to_string(marks.join("started")).expect("startContainer ran");
+    // A member of the container's PID namespace, not only its children's.
+    let container_pid_ns = std::fs::read_link(format!("/proc/{init}/ns/pid")).unwrap();
+    assert_eq!(
+        started.lines().collect::<Vec<_>>(),
+        [
+            container_net.display().to_string(),
+            container_pid_ns.display().to_string()
+        ]
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || marks.join("program").exists()),
+        "the program ran after startContainer"
+    );
+    let (code, _, err) = bundle.nslab(&["delete", "--force", "k3"]);
+    assert_eq!(code, 0, "{err}");
+    // A hook inside that outlives its timeout is killed, all of it: here
+    // the container shares the host's PID namespace, so nothing but the
+    // runtime would end the hook's process.
+    let marker = format!("nslab-hook-marker-{}", std::process::id());
+    bundle.edit(|config| {
+        let namespaces = config["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.retain(|ns| ns["type"] != "pid");
+        config["hooks"] = serde_json::json!({
+            "createContainer": [{"path": "/bin/sleep", "args": [marker, "600"], "timeout": 1}],
+        });
+    });
+    let (code, err) = bundle.create("k4");
+    assert_eq!(code, 1);
+    assert!(err.contains("longer than its timeout"), "{err}");
+    let hook_left = std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .is_ok_and(|cmdline| cmdline.starts_with(marker.as_bytes()))
+    });
+    assert!(!hook_left, "the timed-out hook is still running");
+    assert!(!bundle.root.join("k4").exists());
 }
 
 #[test]

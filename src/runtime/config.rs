@@ -688,13 +688,14 @@ mod tests {
         assert_eq!(spec.cgroup_name.as_deref(), Some("t1"));
         assert_eq!(spec.command, ["sh"]);
         let mut with_hooks = config.clone();
-        let hook: oci::Hook = serde_json::from_str(r#"{"path": "/bin/true"}"#).unwrap();
+        let hook: oci::Hook = serde_json::from_str(r#"{"path": "bin/true"}"#).unwrap();
         let mut hooks = oci::Hooks::default();
         hooks.set_create_container(Some(vec![hook]));
         with_hooks.set_hooks(Some(hooks));
         let error = to_spec(&with_hooks, &bundle, "t1").unwrap_err();
         assert!(
-            error.to_string().contains("hooks.createContainer"),
+            error.to_string().contains("hooks.createContainer[0].path")
+                && error.to_string().contains("must be absolute"),
             "{error}"
         );
         // Ids maps without a user namespace say nothing: refused.

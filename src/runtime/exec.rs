@@ -105,7 +105,7 @@ fn exec_spec(record: &Record, id: &str, request: &ExecRequest) -> Result<Spec, R
 }
 
 /// Opens the init's namespace files that differ from ours.
-fn namespace_files(pid: i32) -> Result<Vec<(Namespace, OwnedFd)>, RuntimeError> {
+pub(crate) fn namespace_files(pid: i32) -> Result<Vec<(Namespace, OwnedFd)>, RuntimeError> {
     let mut files = Vec::new();
     for kind in ORDER {
         let theirs = PathBuf::from(format!("/proc/{pid}/ns/{}", kind.name()));

@@ -318,8 +318,18 @@ pub fn create(
         // createRuntime (and the older prestart): the namespaces exist,
         // the program has not run; here an engine would plug in a network.
         let state = serde_json::to_string(&early.oci_state(root)).unwrap_or_default();
-        for hook in &hooks::from_config(&config)?.create_runtime {
+        let all_hooks = hooks::from_config(&config)?;
+        for hook in &all_hooks.create_runtime {
             if let Err(error) = hooks::run(hook, "createRuntime", &state) {
+                container.abandon();
+                return Err(error);
+            }
+        }
+        // createContainer: in the container's namespaces, while its init
+        // waits at the gate, before pivot_root.
+        for hook in &all_hooks.create_container {
+            let pid = container.pid().as_raw();
+            if let Err(error) = hooks::run_inside(hook, "createContainer", &state, pid) {
                 container.abandon();
                 return Err(error);
             }
@@ -368,6 +378,24 @@ pub fn start(root: &Path, id: &str) -> Result<(), RuntimeError> {
             status,
             what: "only a created container can be started".into(),
         });
+    }
+    // startContainer: in the container's namespaces, the program not yet
+    // run (its init blocks on the FIFO). A failure stops the container.
+    if let Ok(config) = config::load(&record.bundle) {
+        let state_json = serde_json::to_string(&record.oci_state(root)).unwrap_or_default();
+        for hook in &hooks::from_config(&config)?.start_container {
+            let pid = record.init.pid;
+            if let Err(error) = hooks::run_inside(hook, "startContainer", &state_json, pid) {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+                // SIGKILL is delivered, not done: wait (briefly) until the
+                // init is gone, so that `state` right after says stopped.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+                while record.init.is_running() && std::time::Instant::now() < deadline {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                return Err(error);
+            }
+        }
     }
     let fifo = state::fifo(root, id);
     narrate::syscall(format!(
@@ -586,6 +614,20 @@ pub fn run(
                 return Err(error);
             }
         }
+        // `run` has no FIFO to pause at: the hooks of the container's
+        // namespaces both run while its init waits at the gate.
+        let inside = [
+            ("createContainer", &hooks.create_container),
+            ("startContainer", &hooks.start_container),
+        ];
+        for (point, list) in inside {
+            for hook in list {
+                if let Err(error) = hooks::run_inside(hook, point, &state, pid.as_raw()) {
+                    container.abandon();
+                    return Err(error);
+                }
+            }
+        }
         container.release();
         poststart_or_stop(&record, root, "poststart");
         let exit = container.wait().map_err(child_error);
@@ -640,7 +682,7 @@ pub fn features() -> String {
     serde_json::to_string_pretty(&serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": state::OCI_VERSION,
-        "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": crate::mount::generic::option_names(),
         "linux": {
             "namespaces": namespaces,
