@@ -30,7 +30,9 @@
 //! | [`leftovers`] | nslab cleanup | what a killed lesson leaves behind, found by name and removed |
 //! | [`probe`] | nslab doctor | what every facility's `probe` submodule shares: a fact, found without changing the host |
 //! | [`doctor`] | nslab doctor | gathers each facility's probe, then a per-lesson verdict with the fix |
-//! | [`runtime`] | 12 (nslab) | the runtime's command line: for now doctor and cleanup |
+//! | [`runtime`] | 12 (nslab) | the OCI runtime: runc's command line on the same spec and start sequence |
+//! | [`engine`] | 12 (nslab) | a small docker above the runtime: images, run, ps, logs, exec, stop, rm, commit |
+//! | [`tiny_init`] | 12 (nslab run --init) | a PID 1 that reaps orphans and forwards signals |
 //!
 //! Shared pieces: [`narrate`] prints every kernel call as it is made, and
 //! [`syscall`] holds the narrated calls, each defined once; [`manifest`]
@@ -51,6 +53,7 @@ pub mod cgroup;
 pub mod chroot;
 pub mod demo;
 pub mod doctor;
+pub mod engine;
 pub mod init_layer;
 pub mod ipc;
 pub mod leftovers;
@@ -73,6 +76,7 @@ pub mod signals;
 pub mod spec;
 pub mod start;
 pub mod syscall;
+pub mod tiny_init;
 pub mod sysctl;
 pub mod terminal;
 pub mod user;

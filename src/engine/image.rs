@@ -1,0 +1,1 @@
+//! Images: imported tarballs, stored as content-addressed layers.

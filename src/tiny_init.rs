@@ -1,0 +1,1 @@
+//! A tiny PID 1 for `--init`: it reaps orphans and forwards signals.
