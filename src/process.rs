@@ -581,6 +581,18 @@ pub fn exec(
     settings: &crate::spec::Process,
     seccomp: Option<&crate::lockdown::seccomp::Filter>,
 ) -> Result<Infallible, ProcessError> {
+    exec_with_init(command, settings, seccomp, false)
+}
+
+/// [`exec`], and with `tiny_init` (`--init`) a fork just before execve:
+/// the child execs, the parent stays as the container's PID 1 (see
+/// [`crate::tiny_init`]).
+pub fn exec_with_init(
+    command: &[String],
+    settings: &crate::spec::Process,
+    seccomp: Option<&crate::lockdown::seccomp::Filter>,
+    tiny_init: bool,
+) -> Result<Infallible, ProcessError> {
     // The working directory first: a relative command is found from it.
     if let Some(cwd) = &settings.cwd {
         narrate::syscall(format!("chdir({:?})", cwd.display().to_string()));
@@ -632,6 +644,12 @@ pub fn exec(
         filter
             .install()
             .map_err(|e| ProcessError::InstallFilter(Box::new(e)))?;
+    }
+    // With --init, the fork is here, where execve would be: the child
+    // has everything the program should have, the filter included, and
+    // goes on; the parent never returns from this call.
+    if tiny_init {
+        crate::tiny_init::fork_at_exec()?;
     }
     narrate::syscall(format!(
         "execve({:?}, {})",

@@ -90,6 +90,12 @@ pub struct Spec {
     /// Kernel settings of the container's own namespaces to write, by
     /// their `/proc/sys` name (`net.ipv4.ip_forward`).
     pub sysctl: Vec<(String, String)>,
+    /// A tiny init as PID 1 (`--init`, the runtime's `org.nslab.init`
+    /// annotation): the start sequence forks where it would execve, the
+    /// child runs the command, and the parent stays as PID 1, reaping
+    /// orphans and forwarding signals ([`crate::tiny_init`]). Needs a new
+    /// PID namespace.
+    pub tiny_init: bool,
 }
 // ANCHOR_END: spec
 
@@ -354,6 +360,13 @@ impl Spec {
         }
         if self.names.is_some() {
             needs("a hostname".into(), Namespace::Uts)?;
+        }
+        // A new one: in a joined or the host's, the init would not be PID 1.
+        if self.tiny_init && !self.namespaces.contains(&Namespace::Pid) {
+            return Err(SpecError::MissingNamespace {
+                what: "a tiny init (--init)".into(),
+                needed: Namespace::Pid,
+            });
         }
         if let Some(network) = &self.network {
             let wants = network.creates_namespace();

@@ -436,11 +436,13 @@ fn child_steps(
     if let Some(before_exec) = in_child.before_exec {
         before_exec()?;
     }
-    // Last of all: signals reset and descriptors closed, then execve.
-    Ok(process::exec(
+    // Last of all: signals reset and descriptors closed, then execve (or,
+    // with a tiny init, a fork first, the parent staying as PID 1).
+    Ok(process::exec_with_init(
         &spec.command,
         &spec.process,
         filter.as_ref(),
+        spec.tiny_init,
     )?)
 }
 // ANCHOR_END: child
