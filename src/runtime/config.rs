@@ -314,6 +314,23 @@ pub fn to_spec(config: &oci::Spec, bundle: &Path, id: &str) -> Result<Spec, Runt
             .map(PathBuf::from)
             .collect(),
     });
+    // `--init` (docker's word): the OCI config has no field for an init,
+    // so an annotation of nslab's own asks for one.
+    spec.tiny_init = match config
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(crate::tiny_init::ANNOTATION))
+        .map(String::as_str)
+    {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(unsupported(
+                &format!("annotations.{}", crate::tiny_init::ANNOTATION),
+                &format!("{other:?}: write \"true\" or \"false\""),
+            ))
+        }
+    };
     spec.check()?;
     Ok(spec)
 }
@@ -718,6 +735,45 @@ mod tests {
         }
         let error = to_spec(&throttle, &bundle, "t1").unwrap_err();
         assert!(error.to_string().contains("blockIO"), "{error}");
+        std::fs::remove_dir_all(&bundle).unwrap();
+    }
+
+    #[test]
+    fn the_init_annotation_asks_for_a_tiny_init() {
+        let bundle = std::env::temp_dir().join(format!("nslab-init-test-{}", std::process::id()));
+        std::fs::create_dir_all(bundle.join("rootfs")).unwrap();
+        let with = |value: Option<&str>| {
+            let mut config = default_config();
+            config.set_annotations(
+                value.map(|v| [(crate::tiny_init::ANNOTATION.to_string(), v.to_string())].into()),
+            );
+            to_spec(&config, &bundle, "t1")
+        };
+        assert!(!with(None).unwrap().tiny_init, "off without the annotation");
+        assert!(!with(Some("false")).unwrap().tiny_init);
+        assert!(with(Some("true")).unwrap().tiny_init);
+        let error = with(Some("yes")).unwrap_err().to_string();
+        assert!(
+            error.contains("org.nslab.init") && error.contains("\"true\""),
+            "{error}"
+        );
+        // Without a PID namespace of its own, the init would not be PID 1.
+        let mut shared_pid = default_config();
+        shared_pid.set_annotations(Some(
+            [(crate::tiny_init::ANNOTATION.to_string(), "true".to_string())].into(),
+        ));
+        if let Some(linux) = shared_pid.linux_mut() {
+            let kept: Vec<oci::LinuxNamespace> = linux
+                .namespaces()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|n| n.typ() != oci::LinuxNamespaceType::Pid)
+                .collect();
+            linux.set_namespaces(Some(kept));
+        }
+        let error = to_spec(&shared_pid, &bundle, "t1").unwrap_err().to_string();
+        assert!(error.contains("needs a new pid namespace"), "{error}");
         std::fs::remove_dir_all(&bundle).unwrap();
     }
 }
