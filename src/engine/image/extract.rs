@@ -58,7 +58,7 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{fchownat, Gid, Uid};
 use std::ffi::OsStr;
 use std::fs;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
@@ -120,11 +120,11 @@ pub fn extract_layer(
         what: what.to_string(),
         source,
     };
-    // One large buffer under everything: the tar reader asks for small
-    // pieces, and each would otherwise be a read(2).
-    let mut buffered = BufReader::with_capacity(1 << 20, input);
-    let compression = sniff(buffered.fill_buf().map_err(read_error)?);
-    let mut blob = HashingReader::new(buffered, progress);
+    // The hashing reader is also the buffer under everything: the tar
+    // reader asks for small pieces, which would otherwise each be a
+    // read(2). Looking at the first bytes does not consume them.
+    let mut blob = HashingReader::new(input, progress);
+    let compression = sniff(blob.fill_buf().map_err(read_error)?);
     match compression {
         Compression::None => {
             unpack(&mut blob, dest, what)?;
@@ -333,7 +333,11 @@ impl Layer<'_> {
                     ));
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    fs::create_dir(&dir).map_err(|e| self.failed(entry, e))?;
+                    // A directory the tar implies without an entry of its
+                    // own: 0755, as tar -x makes them, whatever the umask.
+                    fs::create_dir(&dir)
+                        .and_then(|()| fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)))
+                        .map_err(|e| self.failed(entry, e))?;
                 }
                 Err(e) => return Err(self.failed(entry, e)),
             }

@@ -105,7 +105,11 @@ impl ImageStore {
         source: &Source,
         layers: &[LayerPlan],
     ) -> Result<Vec<Staged>, ImageError> {
-        let progress = progress_bar(source, layers);
+        let stored = |layer: &LayerPlan| {
+            let diff_id = layer.diff_id.as_ref();
+            diff_id.is_some_and(|d| self.layer_path(d).is_dir())
+        };
+        let progress = progress_bar(source, layers, stored);
         let mut staged = Vec::new();
         for (i, layer) in layers.iter().enumerate() {
             let what = match &layer.member {
@@ -244,12 +248,18 @@ fn check_digests(
 
 /// A progress bar over the bytes to read, on standard error, only when it
 /// is a terminal: a log file or a test's pipe gets no bar.
-fn progress_bar(source: &Source, layers: &[LayerPlan]) -> Option<ProgressBar> {
+/// `stored` says which layers the store has already: those are not read.
+fn progress_bar(
+    source: &Source,
+    layers: &[LayerPlan],
+    stored: impl Fn(&LayerPlan) -> bool,
+) -> Option<ProgressBar> {
     if !std::io::stderr().is_terminal() {
         return None;
     }
     let total: u64 = layers
         .iter()
+        .filter(|layer| !stored(layer))
         .map(|layer| match &layer.member {
             Some(member) => source
                 .member(member, "manifest")

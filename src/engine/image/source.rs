@@ -25,7 +25,7 @@ use super::store::Temp;
 use super::ImageError;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// The JSON files of an image are small; a member claiming to be more is
@@ -78,7 +78,9 @@ struct Member {
 
 impl Source {
     /// Opens `path` and finds out what it holds. A gzip file is first
-    /// decompressed to `copy`.
+    /// decompressed to `copy`; so is a pipe (`docker export c | nslab
+    /// image import /dev/stdin NAME`) copied there, since a tar must be
+    /// seeked in.
     pub fn open(path: &Path, copy: Temp) -> Result<Source, ImageError> {
         let opening = |source| ImageError::Open {
             path: path.into(),
@@ -88,16 +90,25 @@ impl Source {
         if meta.is_dir() {
             return Source::open_dir(path);
         }
-        let mut file = File::open(path).map_err(opening)?;
-        let mut head = [0u8; 8];
-        let n = read_head(&mut file, &mut head).map_err(opening)?;
-        match sniff(&head[..n]) {
-            Compression::None => Source::open_tar(path, path, None),
+        let file = File::open(path).map_err(opening)?;
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let head = reader.fill_buf().map_err(opening)?;
+        let reading = |source| ImageError::ReadLayer {
+            what: path.display().to_string(),
+            source,
+        };
+        match sniff(head) {
+            Compression::None if meta.is_file() => Source::open_tar(path, path, None),
+            Compression::None => {
+                let mut out = File::create(&copy.path).map_err(reading)?;
+                io::copy(&mut reader, &mut out).map_err(reading)?;
+                let tar = copy.path.clone();
+                Source::open_tar(path, &tar, Some(copy))
+            }
             Compression::Gzip => {
-                decompress(file, &copy.path).map_err(|source| ImageError::ReadLayer {
-                    what: format!("the gzip file {}", path.display()),
-                    source,
-                })?;
+                let mut gzip = flate2::read::MultiGzDecoder::new(reader);
+                let mut out = File::create(&copy.path).map_err(reading)?;
+                io::copy(&mut gzip, &mut out).map_err(reading)?;
                 let tar = copy.path.clone();
                 Source::open_tar(path, &tar, Some(copy))
             }
@@ -241,27 +252,6 @@ enum Located {
     File(String),
     /// Offset and size in the tar.
     Range(u64, u64),
-}
-
-/// Reads up to `head.len()` bytes from the start of `file`, and seeks back.
-fn read_head(file: &mut File, head: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < head.len() {
-        match file.read(&mut head[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    file.seek(SeekFrom::Start(0))?;
-    Ok(n)
-}
-
-/// gzip -dc: the whole stream into `to`.
-fn decompress(from: File, to: &Path) -> io::Result<()> {
-    let mut gzip = flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 20, from));
-    let mut out = File::create(to)?;
-    io::copy(&mut gzip, &mut out)?;
-    Ok(())
 }
 
 /// Reads every header of the tar, seeking over contents. A file that is not

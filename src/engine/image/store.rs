@@ -32,7 +32,7 @@ use nix::fcntl::{Flock, FlockArg};
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -149,11 +149,15 @@ impl ImageStore {
     /// A new, empty temporary directory.
     pub(super) fn temp_dir(&self, what: &str) -> Result<Temp, ImageError> {
         let temp = self.temp(what);
-        fs::create_dir(&temp.path).map_err(|source| ImageError::Store {
-            step: "create",
-            path: temp.path.clone(),
-            source,
-        })?;
+        // 0755 whatever the umask: a layer's top directory can become the
+        // container's `/`, which every user in it must be able to enter.
+        fs::create_dir(&temp.path)
+            .and_then(|()| fs::set_permissions(&temp.path, fs::Permissions::from_mode(0o755)))
+            .map_err(|source| ImageError::Store {
+                step: "create",
+                path: temp.path.clone(),
+                source,
+            })?;
         Ok(temp)
     }
 
