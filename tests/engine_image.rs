@@ -1120,18 +1120,21 @@ fn imports_of_one_file_at_once_make_one_image() {
 /// The environment variable that turns [`import_in_a_child`] on.
 const CHILD: &str = "NSLAB_TEST_IMAGE_IMPORT";
 
-/// Not a test of its own: `a_killed_import_...` runs it in a child
-/// process (this test binary, re-executed), to kill it half-way.
+/// Not a test of its own: the tests below run it in child processes (this
+/// test binary, re-executed), to kill one half-way or run several at once.
 #[test]
-#[ignore = "a helper: a_killed_import_leaves_only_what_the_next_one_removes runs it"]
+#[ignore = "a helper: the tests of killed and concurrent imports run it"]
 fn import_in_a_child() {
     let Ok(args) = std::env::var(CHILD) else {
         return;
     };
-    let (state, file) = args.split_once('\n').unwrap();
+    let args: Vec<&str> = args.split('\n').collect();
+    let [state, file, name] = args[..] else {
+        panic!("{CHILD} holds the state directory, the file and the name, one a line");
+    };
     ImageStore::open(Path::new(state))
         .unwrap()
-        .import(Path::new(file), Some("killed"))
+        .import(Path::new(file), Some(name))
         .unwrap();
 }
 
@@ -1143,12 +1146,7 @@ fn a_killed_import_leaves_only_what_the_next_one_removes() {
     let big = big_layer(if cfg!(debug_assertions) { 64 } else { 400 } << 20);
     let file = f.write("big.tar", &big);
     let state = f.dir.path().join("state");
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["import_in_a_child", "--exact", "--ignored", "--nocapture"])
-        .env(CHILD, format!("{}\n{}", state.display(), file.display()))
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = import_in_a_child_process(&state, &file, "killed");
     // Wait until it is extracting, then SIGKILL it.
     let started = Instant::now();
     let extracting = |f: &Fixture| {
@@ -1188,6 +1186,42 @@ fn a_killed_import_leaves_only_what_the_next_one_removes() {
     f.store.import(&small, Some("next")).unwrap();
     assert_eq!(f.ls("tmp"), Vec::<String>::new());
     assert_eq!(f.ls("layers").len(), 1);
+}
+
+/// Starts [`import_in_a_child`] in a new process.
+fn import_in_a_child_process(state: &Path, file: &Path, name: &str) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["import_in_a_child", "--exact", "--ignored", "--nocapture"])
+        .env(
+            CHILD,
+            format!("{}\n{}\n{name}", state.display(), file.display()),
+        )
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn imports_in_several_processes_at_once_take_turns() {
+    require_root!();
+    // flock(2) is between open files, so threads of one process (the test
+    // above) and separate processes are kept apart alike; this checks the
+    // latter, which is what two terminals do.
+    let f = Fixture::new();
+    let file = f.write("export.tar", &big_layer(4 << 20));
+    let state = f.dir.path().join("state");
+    let children: Vec<_> = (0..3)
+        .map(|i| import_in_a_child_process(&state, &file, &format!("p:{i}")))
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let images = f.store.list().unwrap();
+    assert_eq!(images.len(), 1, "{images:?}");
+    assert_eq!(images[0].names, ["p:0", "p:1", "p:2"]);
+    assert_eq!(f.ls("layers").len(), 1);
+    assert_eq!(f.ls("tmp"), Vec::<String>::new());
 }
 
 /// A layer tar of about `size` bytes of incompressible files: a few
