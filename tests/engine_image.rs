@@ -369,13 +369,7 @@ fn an_export_becomes_one_layer_that_keeps_owners_modes_links_and_xattrs() {
         .unwrap()
         .file_type()
         .is_fifo());
-    let mut value = [0u8; 8];
-    let name = std::ffi::CString::new("user.nslab").unwrap();
-    let path = std::ffi::CString::new(dir.join("etc/tagged").into_os_string().into_encoded_bytes())
-        .unwrap();
-    // SAFETY: NUL-terminated strings and a buffer of the length given.
-    let n = unsafe { libc::lgetxattr(path.as_ptr(), name.as_ptr(), value.as_mut_ptr().cast(), 8) };
-    assert_eq!(&value[..n.max(0) as usize], b"yes");
+    assert_eq!(get_xattr(&dir.join("etc/tagged"), "user.nslab"), b"yes");
     assert!(image.size >= 9, "{}", image.size);
 
     // Found by name, by id, by a prefix of the id.
@@ -508,15 +502,10 @@ fn docker_save_layers_stack_with_their_whiteouts_and_opaque_directories() {
     assert!(
         !dirs[0].join("etc/.wh.passwd").exists() && !dirs[0].join("data/.wh..wh..opq").exists()
     );
-    let opaque = Command::new("getfattr")
-        .args(["--only-values", "-n", "trusted.overlay.opaque"])
-        .arg(dirs[0].join("data"))
-        .output();
-    if let Ok(out) = opaque {
-        if out.status.success() {
-            assert_eq!(out.stdout, b"y");
-        }
-    }
+    assert_eq!(
+        get_xattr(&dirs[0].join("data"), "trusted.overlay.opaque"),
+        b"y"
+    );
     // …and what a container sees.
     assert_eq!(
         in_overlay(&f.store, &image, "ls etc; echo --; ls data; cat data/new"),
@@ -985,6 +974,7 @@ fn commit_turns_an_upper_directory_into_a_layer_with_its_whiteouts() {
     let upper = f.dir.path().join("upper");
     fs::create_dir_all(upper.join("etc")).unwrap();
     fs::write(upper.join("etc/added"), "added").unwrap();
+    set_xattr(&upper.join("etc/added"), "user.note", b"kept");
     nix::sys::stat::mknod(
         &upper.join("etc/keep"),
         nix::sys::stat::SFlag::S_IFCHR,
@@ -994,13 +984,7 @@ fn commit_turns_an_upper_directory_into_a_layer_with_its_whiteouts() {
     .unwrap();
     fs::create_dir(upper.join("data")).unwrap();
     fs::write(upper.join("data/fresh"), "fresh").unwrap();
-    let status = Command::new("setfattr")
-        .args(["-n", "trusted.overlay.opaque", "-v", "y"])
-        .arg(upper.join("data"))
-        .status();
-    if !status.is_ok_and(|s| s.success()) {
-        set_opaque(&upper.join("data"));
-    }
+    set_xattr(&upper.join("data"), "trusted.overlay.opaque", b"y");
     let config = ImageConfig {
         cmd: vec!["cat".into(), "/etc/added".into()],
         ..Default::default()
@@ -1023,6 +1007,9 @@ fn commit_turns_an_upper_directory_into_a_layer_with_its_whiteouts() {
         in_overlay(&f.store, &image, "ls etc; echo --; ls data; cat etc/added"),
         "added\npasswd\n--\nfresh\nadded"
     );
+    let top = &f.store.layer_dirs(&image)[0];
+    assert_eq!(get_xattr(&top.join("etc/added"), "user.note"), b"kept");
+    assert_eq!(get_xattr(&top.join("data"), "trusted.overlay.opaque"), b"y");
     // The same, read back from the store.
     let found = f.store.find("child:1").unwrap();
     assert_eq!(
@@ -1045,13 +1032,38 @@ fn commit_turns_an_upper_directory_into_a_layer_with_its_whiteouts() {
     assert_eq!(f.ls("tmp"), Vec::<String>::new());
 }
 
-/// setxattr(2) `trusted.overlay.opaque=y`, when setfattr is not installed.
-fn set_opaque(dir: &Path) {
-    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
-    let name = std::ffi::CString::new("trusted.overlay.opaque").unwrap();
-    // SAFETY: NUL-terminated strings; a one-byte value.
-    let rc = unsafe { libc::setxattr(path.as_ptr(), name.as_ptr(), b"y".as_ptr().cast(), 1, 0) };
+/// setxattr(2).
+fn set_xattr(path: &Path, name: &str, value: &[u8]) {
+    let path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    let name = std::ffi::CString::new(name).unwrap();
+    // SAFETY: NUL-terminated strings; the value's pointer and length match.
+    let rc = unsafe {
+        libc::setxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
     assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+}
+
+/// lgetxattr(2): the value, or empty when there is none.
+fn get_xattr(path: &Path, name: &str) -> Vec<u8> {
+    let path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    let name = std::ffi::CString::new(name).unwrap();
+    let mut value = [0u8; 256];
+    // SAFETY: NUL-terminated strings; the buffer's pointer and length match.
+    let n = unsafe {
+        libc::lgetxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            value.as_mut_ptr().cast(),
+            value.len(),
+        )
+    };
+    value[..n.max(0) as usize].to_vec()
 }
 
 // ---------------------------------------------------------------------
