@@ -1161,7 +1161,7 @@ fn import_in_a_child() {
 fn a_killed_import_leaves_only_what_the_next_one_removes() {
     require_root!();
     let f = Fixture::new();
-    let big = big_layer(if cfg!(debug_assertions) { 64 } else { 400 } << 20);
+    let big = big_layer(if cfg!(debug_assertions) { 64 } else { 256 } << 20);
     let file = f.write("big.tar", &big);
     let state = f.dir.path().join("state");
     let mut child = import_in_a_child_process(&state, &file, "killed");
