@@ -151,7 +151,7 @@ fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
 fn spec_then_run_passes_the_exit_status_through() {
     require_root!();
     let bundle = Bundle::new("run", &["sh", "-c", "echo out; echo err >&2; exit 7"]);
-    let (code, out, err) = bundle.nslab(&["run", "r1"]);
+    let (code, out, err) = bundle.nslab(&["run", "--bundle", ".", "r1"]);
     assert_eq!(code, 7, "{out}{err}");
     assert_eq!(out, "out\n");
     assert_eq!(err, "err\n", "nothing but the container's own stderr");
@@ -182,7 +182,7 @@ fn the_container_is_what_its_config_says() {
             {"path": "/dev/extra", "type": "c", "major": 1, "minor": 3, "fileMode": 416, "uid": 7, "gid": 8}
         ]);
     });
-    let (code, out, err) = bundle.nslab(&["run", "i1"]);
+    let (code, out, err) = bundle.nslab(&["run", "--bundle", ".", "i1"]);
     assert_eq!(code, 0, "{out}{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "configured");
@@ -792,7 +792,7 @@ fn a_second_container_joins_the_first_ones_namespaces_by_path() {
         // The first container's hostname is the one the member sees.
         config.as_object_mut().unwrap().remove("hostname");
     });
-    let (code, out, err) = second.nslab(&["run", "member1"]);
+    let (code, out, err) = second.nslab(&["run", "--bundle", ".", "member1"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("    1 sleep"),

@@ -158,6 +158,9 @@ pub enum RuntimeError {
         /// Why.
         why: &'static str,
     },
+    /// Arguments that do not fit together.
+    #[error("{0}")]
+    Usage(String),
     /// From the spec check.
     #[error(transparent)]
     Spec(#[from] crate::spec::SpecError),
@@ -182,6 +185,27 @@ impl RuntimeError {
             _ => None,
         }
     }
+}
+
+/// `nslab image …`.
+#[derive(Debug, Subcommand)]
+enum ImageCommand {
+    /// Import a docker export or docker save tarball, or an OCI image layout
+    Import {
+        /// The tarball, or the OCI layout's directory
+        file: PathBuf,
+        /// Its NAME[:TAG]
+        name: Option<String>,
+    },
+    /// List the images
+    #[command(alias = "list")]
+    Ls,
+    /// Remove images (refused while a container uses one)
+    Rm {
+        /// NAME[:TAG] or id
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -238,16 +262,29 @@ enum Command {
         /// The container's id
         id: String,
     },
-    /// Create, start and wait for a container; exit with its status
+    /// Run a container: `run IMAGE [CMD…]` (the engine's, docker's flags) or `run --bundle DIR ID` (the runtime's, runc's)
+    ///
+    /// With an image, the engine makes the container (its overlay root, a
+    /// config.json) and runs it, here or with -d under a monitor. With
+    /// --bundle, the runtime creates, starts and waits for the bundle's
+    /// container, and exits with its status.
     Run {
-        /// The bundle: a directory with config.json and the root filesystem
-        #[arg(long, short, value_name = "DIR", default_value = ".")]
-        bundle: PathBuf,
-        /// Write the container's pid here
+        /// The runtime's form: the bundle (a directory with config.json and the root filesystem)
+        #[arg(long, short, value_name = "DIR")]
+        bundle: Option<PathBuf>,
+        /// The runtime's form: write the container's pid here
         #[arg(long, value_name = "FILE")]
         pid_file: Option<PathBuf>,
-        /// The container's id
-        id: String,
+        #[command(flatten)]
+        engine: crate::engine::cli::RunArgs,
+        /// IMAGE [CMD]..., or with --bundle the container's ID
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "IMAGE [CMD]..."
+        )]
+        args: Vec<String>,
     },
     /// List the containers under --root
     List {
@@ -276,22 +313,71 @@ enum Command {
         #[arg(long, short, value_name = "NAME=VALUE")]
         env: Vec<String>,
         /// Its working directory inside
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, short = 'w', alias = "workdir", value_name = "DIR")]
         cwd: Option<PathBuf>,
-        /// The container's id
+        /// Accepted for docker's sake: standard input is passed on anyway
+        #[arg(long, short = 'i')]
+        interactive: bool,
+        /// The container's id (the runtime's), or an engine container's name or id
         id: String,
         /// The command, when there is no --process
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// List a container's processes (its cgroup's)
+    /// `ps ID`: a container's processes (the runtime's); `ps [-a]`: the engine's containers
     Ps {
         /// table, or json (an array of pids, as containerd's shim reads it)
         #[arg(long, short, default_value = "table", value_parser = ["table", "json"])]
         format: String,
-        /// The container's id
-        id: String,
+        /// The engine's containers that have ended too
+        #[arg(long, short)]
+        all: bool,
+        /// The container's id (the runtime's); without it, the engine's list
+        id: Option<String>,
     },
+    /// Print what a container run with -d wrote (-f: and follow it)
+    Logs {
+        /// Keep printing what it writes, until it ends
+        #[arg(long, short)]
+        follow: bool,
+        /// The container's name or id
+        name: String,
+    },
+    /// Stop containers: SIGTERM, then SIGKILL after the grace period
+    Stop {
+        /// Seconds to wait after SIGTERM
+        #[arg(long = "time", short = 't', default_value_t = 10)]
+        time: u64,
+        /// The containers' names or ids
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove containers (-f: kill running ones first)
+    Rm {
+        /// Kill it first if it runs
+        #[arg(long, short)]
+        force: bool,
+        /// The containers' names or ids
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Print an engine container's record and state as JSON
+    Inspect {
+        /// The container's name or id
+        name: String,
+    },
+    /// Make an image of a container's own layer, on top of its image
+    Commit {
+        /// The container's name or id
+        name: String,
+        /// The new image's NAME[:TAG]
+        image: Option<String>,
+    },
+    /// Import, list and remove images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// List images (as `image ls`)
+    Images,
     /// Print what this runtime supports, as the OCI features JSON
     Features,
     /// Write a default config.json (runc's shape) into the bundle
@@ -364,6 +450,10 @@ pub fn main() -> ExitCode {
     };
     let log = lifecycle::Log::open(args.log.as_deref(), &args.log_format, args.debug);
     let root = std::path::absolute(&args.root).unwrap_or(args.root);
+    let command = match engine_command(command, &root) {
+        Ok(result) => return finish_engine(&log, result),
+        Err(runtime_command) => *runtime_command,
+    };
     let result = match command {
         Command::Create {
             bundle,
@@ -402,11 +492,27 @@ pub fn main() -> ExitCode {
         Command::Run {
             bundle,
             pid_file,
-            id,
-        } => lifecycle::run(&root, &id, &bundle, pid_file.as_deref()),
+            engine,
+            args,
+        } => match (engine.engine_flag(), args.as_slice()) {
+            (Some(flag), _) => Err(RuntimeError::Usage(format!(
+                "{flag} is the engine's (`nslab run {flag} IMAGE`), not for a bundle's run"
+            ))),
+            (None, [id]) => lifecycle::run(
+                &root,
+                id,
+                bundle.as_deref().unwrap_or(std::path::Path::new(".")),
+                pid_file.as_deref(),
+            ),
+            (None, _) => Err(RuntimeError::Usage(
+                "with --bundle, give one container id: `nslab run --bundle DIR ID`".into(),
+            )),
+        },
         Command::List { format } => lifecycle::list(&root, &format).map(|()| 0),
         Command::Spec { bundle } => lifecycle::spec(&bundle).map(|()| 0),
-        Command::Ps { format, id } => lifecycle::ps(&root, &id, &format).map(|()| 0),
+        Command::Ps { format, id, .. } => {
+            lifecycle::ps(&root, id.as_deref().unwrap_or_default(), &format).map(|()| 0)
+        }
         Command::Exec {
             process,
             pid_file,
@@ -415,6 +521,7 @@ pub fn main() -> ExitCode {
             console_socket,
             env,
             cwd,
+            interactive: _,
             id,
             args,
         } => {
@@ -435,11 +542,107 @@ pub fn main() -> ExitCode {
             Ok(0)
         }
         Command::Doctor | Command::Cleanup { .. } => unreachable!("handled above"),
+        Command::Logs { .. }
+        | Command::Stop { .. }
+        | Command::Rm { .. }
+        | Command::Inspect { .. }
+        | Command::Commit { .. }
+        | Command::Image(_)
+        | Command::Images => unreachable!("the engine's, run by engine_command"),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX)),
         Err(error) => {
             log.error(&error);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The engine's commands, and the runtime's commands that name an engine
+/// container (by name, or by an id the runtime does not know), run here;
+/// the runtime's are handed back.
+fn engine_command(
+    command: Command,
+    root: &std::path::Path,
+) -> Result<Result<i32, crate::engine::EngineError>, Box<Command>> {
+    use crate::engine::{commands, Engine};
+    let engine = Engine::from_env(root);
+    // A runtime id wins: containerd and podman name their own containers.
+    // An id neither knows gets the runtime's error ("container ID does
+    // not exist"), which containerd's shim looks for.
+    let for_engine = |id: &str| {
+        state::Record::load(root, id).is_err()
+            && crate::engine::container::resolve(&engine, id).is_ok()
+    };
+    Ok(match command {
+        Command::Run {
+            bundle: None,
+            pid_file: None,
+            engine: flags,
+            args,
+        } => flags
+            .request(args)
+            .and_then(|request| commands::run(&engine, request)),
+        Command::Ps { id: None, all, .. } => commands::ps(&engine, all),
+        Command::Kill { id, signal, all: _ } if for_engine(&id) => {
+            commands::kill(&engine, &id, &signal)
+        }
+        Command::Exec {
+            process,
+            pid_file,
+            detach,
+            tty,
+            console_socket,
+            env,
+            cwd,
+            interactive: _,
+            id,
+            args,
+        } if for_engine(&id) => {
+            let request = exec::ExecRequest {
+                process_file: process,
+                args,
+                env,
+                cwd,
+                detach,
+                pid_file,
+                tty,
+                console_socket,
+            };
+            commands::exec(&engine, &id, request)
+        }
+        Command::Logs { follow, name } => commands::logs(&engine, &name, follow),
+        Command::Stop { time, names } => commands::stop(&engine, &names, time),
+        Command::Rm { force, names } => commands::rm(&engine, &names, force),
+        Command::Inspect { name } => commands::inspect(&engine, &name),
+        Command::Commit { name, image } => commands::commit(&engine, &name, image.as_deref()),
+        Command::Images | Command::Image(ImageCommand::Ls) => commands::image_ls(&engine),
+        Command::Image(ImageCommand::Import { file, name }) => {
+            commands::image_import(&engine, &file, name.as_deref())
+        }
+        Command::Image(ImageCommand::Rm { names }) => commands::image_rm(&engine, &names),
+        other => return Err(Box::new(other)),
+    })
+}
+
+/// Reports an engine command's error, and turns its result into an exit
+/// code.
+fn finish_engine(
+    log: &lifecycle::Log,
+    result: Result<i32, crate::engine::EngineError>,
+) -> ExitCode {
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX)),
+        Err(crate::engine::EngineError::Runtime(error)) => {
+            log.error(&error);
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("nslab: {}", crate::engine::describe_without_hint(&error));
+            if let Some(hint) = error.hint() {
+                eprintln!("hint: {hint}");
+            }
             ExitCode::FAILURE
         }
     }

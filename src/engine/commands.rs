@@ -1,0 +1,516 @@
+//! The engine's commands, docker's names and flags: each one finds its
+//! container, then asks the runtime ([`crate::runtime::lifecycle`]) or the
+//! image store ([`super::image`]) to do the work.
+
+use super::container::{self, Container, RunOptions, Status};
+use super::image::{ImageConfig, ImageStore};
+use super::monitor;
+use super::{Engine, EngineError};
+use crate::runtime::{exec, lifecycle};
+use std::fs;
+use std::io::{BufRead, Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// What `nslab run IMAGE [CMD…]` needs besides its flags.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// The image, `NAME[:TAG]` or an id.
+    pub image: String,
+    /// The command, replacing the image's `Cmd`.
+    pub args: Vec<String>,
+    /// `--name`.
+    pub name: Option<String>,
+    /// `-t`.
+    pub tty: bool,
+    /// The rest.
+    pub options: RunOptions,
+}
+
+/// `nslab run`: makes the container, then runs it here (its exit status
+/// becomes ours) or, with `-d`, under a monitor, printing its id.
+pub fn run(engine: &Engine, request: RunRequest) -> Result<i32, EngineError> {
+    if request.tty {
+        return Err(EngineError::BadFlag {
+            flag: "-t",
+            value: "true".into(),
+            reason: "nslab's engine gives no terminal yet: leave -t out (with -i, the program \
+                     still reads what you type, line by line)"
+                .into(),
+        });
+    }
+    let store = ImageStore::open(&engine.state_dir)?;
+    let image = store.find(&request.image).map_err(|error| {
+        // runc's habit: `run ID` in a bundle directory. Say how to do that.
+        if Path::new("config.json").exists() && request.args.is_empty() {
+            EngineError::BadFlag {
+                flag: "run",
+                value: request.image.clone(),
+                reason: format!(
+                    "{error}; to run the bundle in this directory as runc does, say \
+                     `nslab run --bundle . {}`",
+                    request.image
+                ),
+            }
+        } else {
+            error.into()
+        }
+    })?;
+    let id = container::new_id()?;
+    let name = request
+        .name
+        .clone()
+        .unwrap_or_else(|| container::default_name(&id));
+    let mut container = Container {
+        id: id.clone(),
+        name: name.clone(),
+        image: request.image.clone(),
+        image_id: image.id.clone(),
+        command: super::bundle::command(&image.config, &request.args),
+        created: container::now(),
+        options: request.options.clone(),
+        address: None,
+        monitor: None,
+        init: None,
+        exit_code: None,
+        finished: None,
+    };
+    make_dirs(engine, &container)?;
+    if let Err(error) = claim(engine, &mut container, request.name.is_some()) {
+        let _ = fs::remove_dir_all(container.dir(engine));
+        return Err(error);
+    }
+    if let Err(error) = container.save(engine) {
+        remove(engine, &container);
+        return Err(error);
+    }
+    let layers = store.layer_dirs(&image);
+    if container.options.detach {
+        return detach(engine, container, &image.config, layers);
+    }
+    if !container.options.interactive {
+        // Without -i the program's standard input is empty, as docker's.
+        let _ = redirect(0, "/dev/null", false);
+    }
+    let result = monitor::supervise(
+        engine,
+        &mut container,
+        &image.config,
+        layers,
+        false,
+        &mut |_| {},
+    );
+    if container.options.remove || result.is_err() {
+        remove(engine, &container);
+    }
+    result
+}
+
+/// The container's directory and its layers' directories.
+fn make_dirs(engine: &Engine, container: &Container) -> Result<(), EngineError> {
+    let layers = monitor::Layers::of(engine, container);
+    for dir in [&layers.upper, &layers.work, &layers.init, &layers.rootfs] {
+        fs::create_dir_all(dir).map_err(|source| EngineError::File {
+            step: "make",
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Claims the container's name; a generated name that is taken gets the
+/// short id added, a chosen one is an error.
+fn claim(engine: &Engine, container: &mut Container, chosen: bool) -> Result<(), EngineError> {
+    match container::claim_name(engine, &container.name, &container.id) {
+        Err(EngineError::NameInUse { .. }) if !chosen => {
+            container.name = format!("{}_{}", container.name, &container.id[..6]);
+            container::claim_name(engine, &container.name, &container.id)
+        }
+        other => other,
+    }
+}
+
+/// `run -d`: forks the monitor, which leaves this session and writes the
+/// container's output to its log; waits for its word that the program
+/// runs (or why not), prints the id, and returns.
+fn detach(
+    engine: &Engine,
+    mut container: Container,
+    image: &ImageConfig,
+    layers: Vec<std::path::PathBuf>,
+) -> Result<i32, EngineError> {
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| EngineError::Monitor(format!("pipe: {e}")))?;
+    let log = container.dir(engine).join("log");
+    // SAFETY: the engine is single-threaded here; the child goes on with
+    // ordinary Rust code, as lesson 00's children do.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => Err(EngineError::Monitor(format!("fork: {e}"))),
+        Ok(nix::unistd::ForkResult::Child) => {
+            drop(read_end);
+            // Its own session: the terminal's Ctrl-C and hang-up are not
+            // for it (setsid(2)).
+            let _ = nix::unistd::setsid();
+            let _ = redirect(0, "/dev/null", false);
+            let _ = redirect(1, &log.display().to_string(), true);
+            let _ = redirect(2, &log.display().to_string(), true);
+            // Said once, then closed: `nslab run -d` reads one line.
+            let mut word = Some(fs::File::from(write_end));
+            let mut said = |result: Result<(), String>| {
+                let line = match result {
+                    Ok(()) => "ok".to_string(),
+                    Err(error) => error,
+                };
+                if let Some(mut pipe) = word.take() {
+                    let _ = writeln!(pipe, "{line}");
+                }
+            };
+            let _ = monitor::supervise(engine, &mut container, image, layers, false, &mut said);
+            if container.options.remove {
+                remove(engine, &container);
+            }
+            // SAFETY: the monitor's work is done; nothing to unwind.
+            unsafe { libc::_exit(0) }
+        }
+        Ok(nix::unistd::ForkResult::Parent { .. }) => {
+            drop(write_end);
+            // One line: "ok", or the error. Not to the end: the monitor
+            // keeps running for as long as the container does.
+            let mut word = String::new();
+            let _ = std::io::BufReader::new(fs::File::from(read_end)).read_line(&mut word);
+            match word.lines().next() {
+                Some("ok") => {
+                    println!("{}", container.id);
+                    Ok(0)
+                }
+                other => {
+                    remove(engine, &container);
+                    Err(EngineError::Monitor(
+                        other
+                            .unwrap_or("the monitor ended without a word")
+                            .to_string(),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// Opens `path` onto descriptor `fd` (dup2(2)).
+fn redirect(fd: i32, path: &str, append: bool) -> std::io::Result<()> {
+    let file = fs::OpenOptions::new()
+        .read(!append)
+        .append(append)
+        .create(append)
+        .open(path)?;
+    nix::unistd::dup2(file.as_raw_fd(), fd)?;
+    Ok(())
+}
+
+/// Removes everything a container has: the runtime's record and cgroup,
+/// its root's mount, its directory (never through a mount point), its
+/// name. Its process must have ended.
+fn remove(engine: &Engine, container: &Container) {
+    monitor::finish(engine, container, None);
+    let dir = container.dir(engine);
+    if dir.exists() {
+        if let Err(error) = crate::rootfs::remove_tree(&dir) {
+            crate::narrate::warning(format!("{}: {error}", dir.display()));
+        }
+    }
+    container::release_name(engine, &container.name, &container.id);
+}
+
+/// `nslab ps [-a]`: running containers, or all of them.
+pub fn ps(engine: &Engine, all: bool) -> Result<i32, EngineError> {
+    println!(
+        "{:<12}  {:<16}  {:<20}  {:<20}  {:<18}  NAMES",
+        "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS"
+    );
+    for container in Container::all(engine) {
+        let status = container.status();
+        if !all && status != Status::Running {
+            continue;
+        }
+        let words = match status {
+            Status::Running => "Up".to_string(),
+            Status::Created => "Created".to_string(),
+            Status::Exited(Some(code)) => format!("Exited ({code})"),
+            Status::Exited(None) => "Exited (unknown)".to_string(),
+        };
+        let mut command = format!("{:?}", container.command.join(" "));
+        if command.chars().count() > 20 {
+            command = command.chars().take(16).collect::<String>() + "...\"";
+        }
+        println!(
+            "{:<12}  {:<16}  {:<20}  {:<20}  {:<18}  {}",
+            container.short_id(),
+            container.image,
+            command,
+            container.created.get(..19).unwrap_or(&container.created),
+            words,
+            container.name
+        );
+    }
+    Ok(0)
+}
+
+/// `nslab logs [-f] NAME`: what a detached container wrote; with `-f`,
+/// and what it writes, until it ends.
+pub fn logs(engine: &Engine, name: &str, follow: bool) -> Result<i32, EngineError> {
+    let container = container::resolve(engine, name)?;
+    let path = container.dir(engine).join("log");
+    let mut file = fs::File::open(&path).map_err(|_| EngineError::WrongStatus {
+        name: container.name.clone(),
+        status: container.status().to_string(),
+        what: "it has no log: it ran in the foreground (run -d keeps a log)".into(),
+    })?;
+    let mut out = std::io::stdout();
+    loop {
+        let mut chunk = Vec::new();
+        let _ = file.read_to_end(&mut chunk);
+        let _ = out.write_all(&chunk);
+        let _ = out.flush();
+        if !follow {
+            return Ok(0);
+        }
+        // Read once more after it ended: what it wrote last.
+        let running = container::resolve(engine, name)
+            .map(|c| c.status() == Status::Running)
+            .unwrap_or(false);
+        if !running {
+            let mut rest = Vec::new();
+            let _ = file.read_to_end(&mut rest);
+            let _ = out.write_all(&rest);
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until `container` no longer runs, up to `limit`.
+fn wait_ended(engine: &Engine, container: &Container, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let now = Container::load(engine, &container.id).unwrap_or_else(|_| container.clone());
+        if now.status() != Status::Running {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+/// Waits (briefly) for the monitor to record the exit status.
+fn wait_recorded(engine: &Engine, container: &Container) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        match Container::load(engine, &container.id) {
+            Ok(now) if now.exit_code.is_some() => return,
+            Ok(now) if !now.monitor.is_some_and(|m| m.is_running()) => return,
+            Err(_) => return,
+            _ => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+/// `nslab stop [-t SECS] NAME…`: SIGTERM, then SIGKILL after the grace
+/// period, as docker does. A program that is PID 1 of its namespace and
+/// has no TERM handler ignores TERM (lesson 02): it is the KILL that
+/// ends it, after the grace period; `--init` makes TERM work.
+pub fn stop(engine: &Engine, names: &[String], grace: u64) -> Result<i32, EngineError> {
+    for name in names {
+        let container = container::resolve(engine, name)?;
+        if container.status() == Status::Running {
+            let _ = lifecycle::kill(&engine.root, &container.id, "TERM", false);
+            if !wait_ended(engine, &container, Duration::from_secs(grace)) {
+                let _ = lifecycle::kill(&engine.root, &container.id, "KILL", true);
+                wait_ended(engine, &container, Duration::from_secs(5));
+            }
+            wait_recorded(engine, &container);
+        }
+        println!("{name}");
+    }
+    Ok(0)
+}
+
+/// `nslab kill NAME [SIGNAL]`: the runtime's kill, by the engine's name.
+pub fn kill(engine: &Engine, name: &str, signal: &str) -> Result<i32, EngineError> {
+    let container = container::resolve(engine, name)?;
+    if container.status() != Status::Running {
+        return Err(EngineError::WrongStatus {
+            status: container.status().to_string(),
+            name: container.name,
+            what: "only a running container can be sent a signal".into(),
+        });
+    }
+    lifecycle::kill(&engine.root, &container.id, signal, false)?;
+    println!("{name}");
+    Ok(0)
+}
+
+/// `nslab rm [-f] NAME…`: removes stopped containers; `-f` kills running
+/// ones first.
+pub fn rm(engine: &Engine, names: &[String], force: bool) -> Result<i32, EngineError> {
+    for name in names {
+        let container = container::resolve(engine, name)?;
+        if container.status() == Status::Running {
+            if !force {
+                return Err(EngineError::WrongStatus {
+                    name: container.name,
+                    status: "running".into(),
+                    what: "a running container is not removed without -f".into(),
+                });
+            }
+            let _ = lifecycle::kill(&engine.root, &container.id, "KILL", true);
+            wait_ended(engine, &container, Duration::from_secs(5));
+            wait_recorded(engine, &container);
+        }
+        remove(engine, &container);
+        println!("{name}");
+    }
+    Ok(0)
+}
+
+/// `nslab exec [-i] [-d] [-e] [-w] NAME CMD…`: the runtime's exec (every
+/// namespace of the container, and its cgroup), by the engine's name.
+pub fn exec(
+    engine: &Engine,
+    name: &str,
+    mut request: exec::ExecRequest,
+) -> Result<i32, EngineError> {
+    let container = container::resolve(engine, name)?;
+    if container.status() != Status::Running {
+        return Err(EngineError::WrongStatus {
+            status: container.status().to_string(),
+            name: container.name,
+            what: "exec needs a running container: `nslab ps -a` shows how it ended".into(),
+        });
+    }
+    if request.args.is_empty() && request.process_file.is_none() {
+        request.args = vec!["sh".into()];
+    }
+    Ok(exec::exec(&engine.root, &container.id, &request)?)
+}
+
+/// `nslab inspect NAME`: the record, and what the kernel says now.
+pub fn inspect(engine: &Engine, name: &str) -> Result<i32, EngineError> {
+    let container = container::resolve(engine, name)?;
+    let mut json = serde_json::to_value(&container).unwrap_or_default();
+    let status = container.status();
+    json["State"] = serde_json::json!({
+        "Status": status.to_string(),
+        "Running": status == Status::Running,
+        "Pid": container.init.filter(|_| status == Status::Running).map(|p| p.pid).unwrap_or(0),
+        "ExitCode": container.exit_code,
+    });
+    json["Rootfs"] = serde_json::json!(monitor::Layers::of(engine, &container).rootfs);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json).unwrap_or_default()
+    );
+    Ok(0)
+}
+
+/// `nslab commit NAME [IMAGE]`: the container's own layer becomes an
+/// image's top layer. Its init layer is not in it: that is a layer of its
+/// own, below (lesson 10), so the next container gets its own
+/// /etc/hostname and /etc/hosts.
+pub fn commit(engine: &Engine, name: &str, reference: Option<&str>) -> Result<i32, EngineError> {
+    let container = container::resolve(engine, name)?;
+    let store = ImageStore::open(&engine.state_dir)?;
+    let parent = store.find(&container.image_id)?;
+    let config_file = container.dir(engine).join("config.json");
+    let process: serde_json::Value = fs::read_to_string(&config_file)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .map(|config| config["process"].clone())
+        .unwrap_or_default();
+    let env: Vec<String> = process["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.as_str().map(String::from))
+        .filter(|e| !e.starts_with("HOSTNAME="))
+        .collect();
+    let config = ImageConfig {
+        env: if env.is_empty() {
+            parent.config.env.clone()
+        } else {
+            env
+        },
+        cmd: container.command.clone(),
+        entrypoint: Vec::new(),
+        working_dir: process["cwd"].as_str().unwrap_or("/").to_string(),
+        user: container
+            .options
+            .user
+            .map(|(u, g)| format!("{u}:{g}"))
+            .unwrap_or_else(|| parent.config.user.clone()),
+    };
+    let upper = monitor::Layers::of(engine, &container).upper;
+    let image = store.commit(&upper, &parent, config, reference)?;
+    println!("{}", image.id);
+    Ok(0)
+}
+
+/// Image ids in use, with the container using each, for `image rm`.
+pub fn images_in_use(engine: &Engine) -> Vec<(String, String)> {
+    Container::all(engine)
+        .into_iter()
+        .map(|c| (c.name, c.image_id))
+        .collect()
+}
+
+/// `nslab image ls`.
+pub fn image_ls(engine: &Engine) -> Result<i32, EngineError> {
+    let store = ImageStore::open(&engine.state_dir)?;
+    println!(
+        "{:<24}  {:<12}  {:<8}  {:<20}  SIZE",
+        "NAME", "IMAGE ID", "LAYERS", "CREATED"
+    );
+    for image in store.list()? {
+        let short = image.id.trim_start_matches("sha256:");
+        let names = if image.names.is_empty() {
+            vec!["<none>".to_string()]
+        } else {
+            image.names.clone()
+        };
+        for name in names {
+            println!(
+                "{:<24}  {:<12}  {:<8}  {:<20}  {:.1} MB",
+                name,
+                short.get(..12).unwrap_or(short),
+                image.layers.len(),
+                image.created.get(..19).unwrap_or(&image.created),
+                image.size as f64 / 1e6
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// `nslab image import FILE [NAME[:TAG]]`.
+pub fn image_import(
+    engine: &Engine,
+    file: &Path,
+    reference: Option<&str>,
+) -> Result<i32, EngineError> {
+    let store = ImageStore::open(&engine.state_dir)?;
+    let image = store.import(file, reference)?;
+    println!("{}", image.id);
+    Ok(0)
+}
+
+/// `nslab image rm NAME…`.
+pub fn image_rm(engine: &Engine, references: &[String]) -> Result<i32, EngineError> {
+    let store = ImageStore::open(&engine.state_dir)?;
+    let in_use = images_in_use(engine);
+    for reference in references {
+        let image = store.remove(reference, &in_use)?;
+        println!("Deleted: {}", image.id);
+    }
+    Ok(0)
+}

@@ -1,0 +1,282 @@
+//! The monitor: the process that runs one container from start to end.
+//!
+//! `nslab run -d` returns at once, yet someone must stay: to wait for the
+//! container's process and record how it ended, to hold its network
+//! address, to forward its published ports, to catch its output in a log.
+//! docker has containerd-shim for that, podman has conmon; nslab forks a
+//! monitor. Without `-d`, `nslab run` itself is the monitor.
+//!
+//! ```text
+//! nslab run -d ──fork──▶ monitor (setsid, stdout/stderr → log)
+//!      │                   │ lease an address, write the init layer
+//!      │                   │ mount the overlay on rootfs/, write config.json
+//!      │                   │ runtime create  (the init waits on exec.fifo)
+//!      │                   │ plug the veth into the init's namespace
+//!      │                   │ runtime start
+//!      ◀──── "started" ────┤
+//!   prints the id          │ waitpid(init): the exit status, recorded
+//!                          │ runtime delete, unplug, unmount
+//! ```
+//!
+//! The create/start split of the runtime is what makes room for the
+//! network: the container's namespaces exist and its program has not run
+//! when the monitor plugs it in, so a server never starts without its
+//! address (issue of the first half: the reason `create` and `start` are
+//! two commands).
+
+use super::container::{Container, Status};
+use super::image::ImageConfig;
+use super::{bundle, proxy, Engine, EngineError};
+use crate::net::{self, Network, Prepared};
+use crate::overlay::Overlay;
+use crate::record::ProcessId;
+use crate::runtime::{lifecycle, state::Record};
+use nix::sched::CloneFlags;
+use nix::unistd::Pid;
+use std::fs;
+use std::path::PathBuf;
+
+/// The directories of a container's root: the overlay's writable layer,
+/// its work directory, the init layer, and the mount point.
+pub struct Layers {
+    /// `upper/`: what the container changed.
+    pub upper: PathBuf,
+    /// `work/`: overlayfs's own.
+    pub work: PathBuf,
+    /// `init/`: /etc/hostname, /etc/hosts, /etc/resolv.conf (lesson 10).
+    pub init: PathBuf,
+    /// `rootfs/`: where the overlay is mounted, the bundle's root.
+    pub rootfs: PathBuf,
+}
+
+impl Layers {
+    /// Container `container`'s.
+    pub fn of(engine: &Engine, container: &Container) -> Layers {
+        let dir = container.dir(engine);
+        Layers {
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            init: dir.join("init"),
+            rootfs: dir.join("rootfs"),
+        }
+    }
+}
+
+/// What a running container holds until it ends: its network and its
+/// proxies. Dropped after the container has ended.
+struct Held {
+    _proxies: Option<proxy::Proxies>,
+    _network: Option<Prepared>,
+}
+
+/// Runs `container` to its end, and returns its exit status. `started`
+/// is called once: with `Ok` when its program runs, or with the error that
+/// stopped it first (everything made for it is undone by then).
+pub fn supervise(
+    engine: &Engine,
+    container: &mut Container,
+    image: &ImageConfig,
+    layer_dirs: Vec<PathBuf>,
+    terminal: bool,
+    started: &mut dyn FnMut(Result<(), String>),
+) -> Result<i32, EngineError> {
+    // Signals to the monitor go on to the container (blocked now, taken
+    // while waiting), as lesson 00's did.
+    let _ = crate::signals::block_for_lesson();
+    let launched = launch(engine, container, image, layer_dirs, terminal);
+    let (init, held) = match launched {
+        Ok(launched) => launched,
+        Err(error) => {
+            finish(engine, container, None);
+            started(Err(super::describe(&error)));
+            return Err(error);
+        }
+    };
+    started(Ok(()));
+    let code = match crate::signals::wait_forwarding(init) {
+        Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => code,
+        Ok(nix::sys::wait::WaitStatus::Signaled(_, signal, _)) => 128 + signal as i32,
+        _ => 255,
+    };
+    // Undone before the status is recorded: whoever waits for the record
+    // (`nslab stop`, `rm -f`) finds the network and the mount gone too.
+    drop(held);
+    finish(engine, container, Some(init));
+    container.exit_code = Some(code);
+    container.finished = Some(super::container::now());
+    container.save(engine)?;
+    Ok(code)
+}
+
+/// Everything up to the program running.
+fn launch(
+    engine: &Engine,
+    container: &mut Container,
+    image: &ImageConfig,
+    layer_dirs: Vec<PathBuf>,
+    terminal: bool,
+) -> Result<(Pid, Held), EngineError> {
+    let layers = Layers::of(engine, container);
+    // The network first: a bridge's address goes into /etc/hosts.
+    let (mode, join) = network_mode(engine, &container.options.network)?;
+    let mut prepared = match &mode {
+        Some(mode) => Some(net::prepare(mode, &engine.run_dir)?),
+        None => None,
+    };
+    container.address = prepared.as_ref().and_then(Prepared::address);
+    container.monitor = ProcessId::of(std::process::id() as i32).ok();
+    container.save(engine)?;
+    let host = bundle::hostname(container);
+    crate::init_layer::write(&layers.init, &host, container.address)?;
+    // The root: the init layer over the image's layers, under the
+    // container's own layer (lessons 09 and 10), mounted here, in the
+    // engine's mount namespace, as docker mounts it: the runtime finds a
+    // directory and pivots into it.
+    let mut lower = vec![layers.init.clone()];
+    lower.extend(layer_dirs);
+    let overlay = Overlay {
+        lower,
+        upper: layers.upper.clone(),
+        work: layers.work.clone(),
+        userxattr: false,
+    };
+    overlay.mount(&layers.rootfs)?;
+    let config = bundle::config(container, image, join.as_deref(), terminal).map_err(|reason| {
+        EngineError::BadFlag {
+            flag: "the image's config",
+            value: container.image.clone(),
+            reason,
+        }
+    })?;
+    let config_path = container.dir(engine).join("config.json");
+    fs::write(
+        &config_path,
+        serde_json::to_string_pretty(&config).unwrap_or_default(),
+    )
+    .map_err(|source| EngineError::File {
+        step: "write",
+        path: config_path,
+        source,
+    })?;
+    // Published ports bind before anything runs: a busy port fails here.
+    // They are served (threads) only after the runtime has cloned the
+    // container's process: the start sequence forks only a process with
+    // one thread.
+    let bound = match container.options.ports.is_empty() {
+        false => Some(proxy::bind(&container.options.ports)?),
+        true => None,
+    };
+    let dir = container.dir(engine);
+    lifecycle::create(&engine.root, &container.id, &dir, None, None)?;
+    let record = Record::load(&engine.root, &container.id)?;
+    let init = Pid::from_raw(record.init.pid);
+    container.init = Some(record.init);
+    container.save(engine)?;
+    // The init waits on its FIFO, in its namespaces: plug it in now.
+    if let Some(prepared) = prepared.as_mut() {
+        prepared.plug_in(init)?;
+        inside_namespace_of(init, prepared)?;
+    }
+    let proxies = match (bound, container.address) {
+        (Some(bound), Some(address)) => Some(bound.serve(address)?),
+        _ => None,
+    };
+    lifecycle::start(&engine.root, &container.id)?;
+    Ok((
+        init,
+        Held {
+            _proxies: proxies,
+            _network: prepared,
+        },
+    ))
+}
+
+/// `--net`'s value as lesson 06's [`Network`] for what the monitor must
+/// set up itself (`none`, `bridge`), or the path of the namespace to join
+/// (`container:NAME`); `host` needs neither.
+fn network_mode(
+    engine: &Engine,
+    text: &str,
+) -> Result<(Option<Network>, Option<String>), EngineError> {
+    match text {
+        "host" => Ok((None, None)),
+        "none" => Ok((Some(Network::None), None)),
+        "bridge" => Ok((Some(Network::Bridge), None)),
+        other => {
+            let Some(name) = other.strip_prefix("container:") else {
+                return Err(EngineError::BadFlag {
+                    flag: "--net",
+                    value: other.into(),
+                    reason: "use none, host, bridge or container:NAME".into(),
+                });
+            };
+            let target = super::container::resolve(engine, name)?;
+            match (target.status(), target.init) {
+                (Status::Running, Some(init)) => {
+                    Ok((None, Some(format!("/proc/{}/ns/net", init.pid))))
+                }
+                (status, _) => Err(EngineError::WrongStatus {
+                    name: target.name,
+                    status: status.to_string(),
+                    what: "only a running container's network can be joined".into(),
+                }),
+            }
+        }
+    }
+}
+
+/// Runs lesson 06's inside step (loopback up; for a bridge, `eth0`, its
+/// address and route) in the network namespace of `init`, from a thread
+/// of this process: setns(2) moves only the calling thread, and the
+/// netlink socket the step opens belongs to the namespace it is opened in.
+fn inside_namespace_of(init: Pid, prepared: &Prepared) -> Result<(), EngineError> {
+    let path = format!("/proc/{init}/ns/net");
+    let namespace = fs::File::open(&path).map_err(|source| EngineError::File {
+        step: "open the container's network namespace",
+        path: path.clone().into(),
+        source,
+    })?;
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                nix::sched::setns(&namespace, CloneFlags::CLONE_NEWNET).map_err(|source| {
+                    EngineError::Mount {
+                        step: "enter (setns) the network namespace",
+                        path: path.clone().into(),
+                        source,
+                    }
+                })?;
+                prepared.inside().map_err(EngineError::from)
+            })
+            .join()
+            .unwrap_or_else(|_| Err(EngineError::Monitor("the network thread panicked".into())))
+    })
+}
+
+/// After the container ended (or failed to start): the runtime forgets
+/// it (its cgroup goes), and its root is unmounted. The container's own
+/// layer stays, for `logs`, `commit` and `rm`.
+pub fn finish(engine: &Engine, container: &Container, _init: Option<Pid>) {
+    if Record::load(&engine.root, &container.id).is_ok() {
+        let _ = lifecycle::delete(&engine.root, &container.id, true);
+    }
+    unmount_root(engine, container);
+}
+
+/// Unmounts the container's root if it is mounted. MNT_DETACH: a process
+/// of the host that looks into it (a shell cd'ed there) must not keep
+/// `rm` from finishing; the mount goes when the last user leaves.
+pub fn unmount_root(engine: &Engine, container: &Container) {
+    let rootfs = Layers::of(engine, container).rootfs;
+    let mounted = fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|line| line.split(' ').nth(4) == Some(&rootfs.display().to_string()));
+    if mounted {
+        crate::narrate::syscall(format!(
+            "umount2({:?}, MNT_DETACH)",
+            rootfs.display().to_string()
+        ));
+        let _ = nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
