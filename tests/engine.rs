@@ -541,3 +541,46 @@ fn with_init_the_program_is_not_pid_1_and_stop_needs_no_kill() {
     assert_eq!(lab.nslab(&["rm", "sleeper"]).0, 0);
     lab.assert_clean(&ids);
 }
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn run_it_gives_a_shell_a_terminal_of_its_own() {
+    require_root!();
+    let lab = Lab::new("tty");
+    // script(1) gives nslab a terminal, as a learner's would be; what is
+    // typed goes in through a pipe.
+    let run = format!(
+        "{NSLAB} --root {} run -it --rm --net none busybox sh",
+        lab.root().display()
+    );
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        &format!("printf 'tty; echo $((6*7))\\nexit 5\\n' | script -qec \"{run}\" /dev/null"),
+    ]);
+    lab.script_env(&mut cmd);
+    let (code, out, err) = common::run(&mut cmd);
+    assert_eq!(code, 5, "{out}{err}");
+    // Its own pty from the container's devpts, not ours, and the shell
+    // read what was typed.
+    assert!(out.contains("/dev/pts/0"), "{out}");
+    assert!(out.contains("42"), "{out}");
+    // exec -it: a terminal for the new process too; its status is ours.
+    let (code, _, err) = lab.nslab(&[
+        "run", "-d", "--name", "box", "--net", "none", "busybox", "sleep", "600",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let exec = format!("{NSLAB} --root {} exec -it box sh", lab.root().display());
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        &format!("printf 'tty\nexit 6\n' | script -qec \"{exec}\" /dev/null"),
+    ]);
+    lab.script_env(&mut cmd);
+    let (code, out, err) = common::run(&mut cmd);
+    assert_eq!(code, 6, "{out}{err}");
+    assert!(out.contains("/dev/pts/"), "{out}");
+    let ids = lab.container_ids();
+    assert_eq!(lab.nslab(&["rm", "-f", "box"]).0, 0);
+    lab.assert_clean(&ids);
+}

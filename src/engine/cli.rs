@@ -20,7 +20,7 @@ pub struct RunArgs {
     /// Keep standard input open: the program reads what you type
     #[arg(long, short = 'i')]
     pub interactive: bool,
-    /// Give it a terminal (not done yet: refused with a message)
+    /// Give it a terminal of its own, relayed to yours (-it for a shell)
     #[arg(long, short = 't')]
     pub tty: bool,
     /// Its hostname (its short id otherwise)

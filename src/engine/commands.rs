@@ -31,15 +31,6 @@ pub struct RunRequest {
 /// `nslab run`: makes the container, then runs it here (its exit status
 /// becomes ours) or, with `-d`, under a monitor, printing its id.
 pub fn run(engine: &Engine, request: RunRequest) -> Result<i32, EngineError> {
-    if request.tty {
-        return Err(EngineError::BadFlag {
-            flag: "-t",
-            value: "true".into(),
-            reason: "nslab's engine gives no terminal yet: leave -t out (with -i, the program \
-                     still reads what you type, line by line)"
-                .into(),
-        });
-    }
     let store = ImageStore::open(&engine.state_dir)?;
     let image = store.find(&request.image).map_err(|error| {
         // runc's habit: `run ID` in a bundle directory. Say how to do that.
@@ -87,7 +78,7 @@ pub fn run(engine: &Engine, request: RunRequest) -> Result<i32, EngineError> {
     }
     let layers = store.layer_dirs(&image);
     if container.options.detach {
-        return detach(engine, container, &image.config, layers);
+        return detach(engine, container, &image.config, layers, request.tty);
     }
     if !container.options.interactive {
         // Without -i the program's standard input is empty, as docker's.
@@ -98,7 +89,7 @@ pub fn run(engine: &Engine, request: RunRequest) -> Result<i32, EngineError> {
         &mut container,
         &image.config,
         layers,
-        false,
+        request.tty,
         &mut |_| {},
     );
     if container.options.remove || result.is_err() {
@@ -140,6 +131,7 @@ fn detach(
     mut container: Container,
     image: &ImageConfig,
     layers: Vec<std::path::PathBuf>,
+    tty: bool,
 ) -> Result<i32, EngineError> {
     let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| EngineError::Monitor(format!("pipe: {e}")))?;
@@ -167,7 +159,7 @@ fn detach(
                     let _ = writeln!(pipe, "{line}");
                 }
             };
-            let _ = monitor::supervise(engine, &mut container, image, layers, false, &mut said);
+            let _ = monitor::supervise(engine, &mut container, image, layers, tty, &mut said);
             if container.options.remove {
                 remove(engine, &container);
             }
@@ -392,7 +384,55 @@ pub fn exec(
     if request.args.is_empty() && request.process_file.is_none() {
         request.args = vec!["sh".into()];
     }
+    if request.tty && request.console_socket.is_none() {
+        return exec_with_terminal(engine, &container, request);
+    }
     Ok(exec::exec(&engine.root, &container.id, &request)?)
+}
+
+/// `exec -t`: the runtime's exec runs in a child of ours, which waits for
+/// the process; we receive its terminal's master and relay it. A child,
+/// not a thread: the runtime's exec forks, and a process that forks
+/// should have one thread.
+fn exec_with_terminal(
+    engine: &Engine,
+    container: &Container,
+    mut request: exec::ExecRequest,
+) -> Result<i32, EngineError> {
+    let console = super::console::Console::listen()?;
+    request.console_socket = Some(console.path().to_path_buf());
+    // SAFETY: single-threaded here; the child runs ordinary code and exits.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => Err(EngineError::Monitor(format!("fork: {e}"))),
+        Ok(nix::unistd::ForkResult::Child) => {
+            let code = match exec::exec(&engine.root, &container.id, &request) {
+                Ok(code) => code,
+                Err(error) => {
+                    eprintln!("nslab: {error}");
+                    126
+                }
+            };
+            // SAFETY: its work is done; the parent owns the socket file.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => {
+            let relayed = console.receive().map(|master| {
+                super::console::copy_size(&master);
+                let raw = super::console::RawMode::enter();
+                (super::console::relay(master, true), raw)
+            });
+            let code = match nix::sys::wait::waitpid(child, None) {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => code,
+                Ok(nix::sys::wait::WaitStatus::Signaled(_, signal, _)) => 128 + signal as i32,
+                _ => 255,
+            };
+            if let Ok((output, raw)) = relayed {
+                let _ = output.join();
+                drop(raw);
+            }
+            Ok(code)
+        }
+    }
 }
 
 /// `nslab inspect NAME`: the record, and what the kernel says now.

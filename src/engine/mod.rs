@@ -12,6 +12,7 @@
 //! | [`bundle`] | `config.json` written from the image and the flags | 12 (the runtime's config) |
 //! | [`monitor`] | the process that runs a container and outlives `nslab run -d` | 00 (wait), 06 (the network) |
 //! | [`proxy`] | `-p`: a host port forwarded to the container's | 06 (the bridge) |
+//! | [`console`] | `-t`: the container's terminal, relayed to ours | 12 (the console socket) |
 //! | [`commands`] | `run`, `ps`, `logs`, `exec`, `stop`, `kill`, `rm`, `inspect`, `commit` | all of them |
 //!
 //! State lives in two places, as docker's does: images and containers
@@ -22,6 +23,7 @@
 pub mod bundle;
 pub mod cli;
 pub mod commands;
+pub mod console;
 pub mod container;
 pub mod image;
 pub mod monitor;

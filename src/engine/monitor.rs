@@ -67,6 +67,8 @@ impl Layers {
 struct Held {
     _proxies: Option<proxy::Proxies>,
     _network: Option<Prepared>,
+    /// With `-t`: the master end of the container's terminal.
+    terminal: Option<std::os::fd::OwnedFd>,
 }
 
 /// Runs `container` to its end, and returns its exit status. `started`
@@ -84,7 +86,7 @@ pub fn supervise(
     // while waiting), as lesson 00's did.
     let _ = crate::signals::block_for_lesson();
     let launched = launch(engine, container, image, layer_dirs, terminal);
-    let (init, held) = match launched {
+    let (init, mut held) = match launched {
         Ok(launched) => launched,
         Err(error) => {
             finish(engine, container, None);
@@ -93,11 +95,26 @@ pub fn supervise(
         }
     };
     started(Ok(()));
+    // -t: our terminal raw, its size given to the container's, bytes
+    // copied both ways (only out, for -d: into the log).
+    let relay = held.terminal.take().map(|master| {
+        super::console::copy_size(&master);
+        let interactive = container.options.interactive && !container.options.detach;
+        // Raw even without -i: the container's terminal already turned
+        // each "\n" into "\r\n"; ours must not do it a second time.
+        let raw = (!container.options.detach).then(super::console::RawMode::enter);
+        (super::console::relay(master, interactive), raw)
+    });
     let code = match crate::signals::wait_forwarding(init) {
         Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => code,
         Ok(nix::sys::wait::WaitStatus::Signaled(_, signal, _)) => 128 + signal as i32,
         _ => 255,
     };
+    if let Some((output, raw)) = relay {
+        // The last bytes it wrote, then our terminal as it was.
+        let _ = output.join();
+        drop(raw);
+    }
     // Undone before the status is recorded: whoever waits for the record
     // (`nslab stop`, `rm -f`) finds the network and the mount gone too.
     drop(held);
@@ -167,7 +184,18 @@ fn launch(
         true => None,
     };
     let dir = container.dir(engine);
-    lifecycle::create(&engine.root, &container.id, &dir, None, None)?;
+    let console = match terminal {
+        true => Some(super::console::Console::listen()?),
+        false => None,
+    };
+    let console_path = console.as_ref().map(|c| c.path().to_path_buf());
+    lifecycle::create(
+        &engine.root,
+        &container.id,
+        &dir,
+        None,
+        console_path.as_deref(),
+    )?;
     let record = Record::load(&engine.root, &container.id)?;
     let init = Pid::from_raw(record.init.pid);
     container.init = Some(record.init);
@@ -182,11 +210,18 @@ fn launch(
         _ => None,
     };
     lifecycle::start(&engine.root, &container.id)?;
+    // The init takes its terminal after `start` lets it past the FIFO,
+    // and sends the master then.
+    let terminal = match &console {
+        Some(console) => Some(console.receive()?),
+        None => None,
+    };
     Ok((
         init,
         Held {
             _proxies: proxies,
             _network: prepared,
+            terminal,
         },
     ))
 }

@@ -1,0 +1,164 @@
+//! `-t`: the user's side of the container's terminal.
+//!
+//! The runtime gives the container a new pseudo-terminal from the
+//! container's own devpts and sends its master end over a unix socket
+//! (`--console-socket`, [`crate::terminal`]). Here the engine is the one
+//! listening: it receives the master, puts the user's own terminal in raw
+//! mode (so that Ctrl-C, arrows and tab reach the container's shell as
+//! bytes, to be interpreted by the container's terminal, not ours), and
+//! copies bytes both ways until the program ends. That is what `podman
+//! run -it` asks conmon to do.
+
+use super::EngineError;
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use nix::sys::termios::{self, SetArg, Termios};
+use std::fs::File;
+use std::io::{IoSliceMut, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+
+/// A listening console socket.
+pub struct Console {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl Console {
+    /// Listens on a new socket in the temporary directory: its path must
+    /// fit in `sun_path` (108 bytes, unix(7)), which a path under a deep
+    /// state directory may not.
+    pub fn listen() -> Result<Console, EngineError> {
+        let path = std::env::temp_dir().join(format!("nslab-console-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).map_err(|source| EngineError::File {
+            step: "listen on the console socket",
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Console { listener, path })
+    }
+
+    /// Where it listens, for the runtime's `--console-socket`.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Takes the one connection the runtime made and the master it sent:
+    /// one `SCM_RIGHTS` message (unix(7)).
+    pub fn receive(&self) -> Result<OwnedFd, EngineError> {
+        let failed = |why: String| EngineError::Monitor(format!("the terminal: {why}"));
+        let (stream, _) = self
+            .listener
+            .accept()
+            .map_err(|e| failed(format!("accept: {e}")))?;
+        let mut payload = [0u8; 64];
+        let mut iov = [IoSliceMut::new(&mut payload)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let message = recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(|e| failed(format!("recvmsg: {e}")))?;
+        for control in message.cmsgs().map_err(|e| failed(e.to_string()))? {
+            if let ControlMessageOwned::ScmRights(fds) = control {
+                if let Some(fd) = fds.first() {
+                    // SAFETY: the kernel just gave this process the descriptor.
+                    return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+                }
+            }
+        }
+        Err(failed(
+            "the container ended before it sent its terminal".into(),
+        ))
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The user's terminal in raw mode until dropped, when its settings are
+/// put back (termios(3), `cfmakeraw`).
+pub struct RawMode {
+    saved: Option<(std::os::fd::RawFd, Termios)>,
+}
+
+impl RawMode {
+    /// Our terminal (standard input's, or else standard output's) in raw
+    /// mode, if there is one.
+    pub fn enter() -> RawMode {
+        for fd in [0, 1] {
+            // SAFETY: 0 and 1 stay open for the life of the process.
+            let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            if let Ok(saved) = termios::tcgetattr(borrowed) {
+                let mut raw = saved.clone();
+                termios::cfmakeraw(&mut raw);
+                let _ = termios::tcsetattr(borrowed, SetArg::TCSANOW, &raw);
+                return RawMode {
+                    saved: Some((fd, saved)),
+                };
+            }
+        }
+        RawMode { saved: None }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some((fd, saved)) = &self.saved {
+            // SAFETY: as in `enter`.
+            let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(*fd) };
+            let _ = termios::tcsetattr(borrowed, SetArg::TCSANOW, saved);
+        }
+    }
+}
+
+/// Gives the container's terminal the size of ours (TIOCGWINSZ, then
+/// TIOCSWINSZ: ioctl_tty(2)), so full-screen programs fit.
+pub fn copy_size(master: &OwnedFd) {
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ fills a winsize; TIOCSWINSZ reads one.
+    unsafe {
+        if libc::ioctl(0, libc::TIOCGWINSZ, &mut size) == 0 {
+            libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size);
+        }
+    }
+}
+
+/// Copies the container's terminal to our standard output until it
+/// closes (EIO once every process holding the slave has ended), and, with
+/// `interactive`, our standard input to it. Returns the output copier, to
+/// be joined after the container ended.
+pub fn relay(master: OwnedFd, interactive: bool) -> std::thread::JoinHandle<()> {
+    let master = File::from(master);
+    if interactive {
+        if let Ok(mut to_container) = master.try_clone() {
+            // Not joined: it sits in read(0) until the process exits.
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 4096];
+                let mut stdin = std::io::stdin();
+                while let Ok(n @ 1..) = stdin.read(&mut buffer) {
+                    if to_container.write_all(&buffer[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    }
+    std::thread::spawn(move || {
+        let mut from_container = master;
+        let mut buffer = [0u8; 4096];
+        let mut stdout = std::io::stdout();
+        while let Ok(n @ 1..) = from_container.read(&mut buffer) {
+            if stdout.write_all(&buffer[..n]).is_err() {
+                break;
+            }
+            let _ = stdout.flush();
+        }
+    })
+}
