@@ -76,9 +76,9 @@ pub mod signals;
 pub mod spec;
 pub mod start;
 pub mod syscall;
-pub mod tiny_init;
 pub mod sysctl;
 pub mod terminal;
+pub mod tiny_init;
 pub mod user;
 pub mod uts;
 
