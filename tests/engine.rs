@@ -158,6 +158,9 @@ fn the_exit_status_passes_through_and_the_container_stays_until_rm() {
     let (_, out, _) = lab.nslab(&["ps", "-a"]);
     assert!(out.contains("Exited (3)") && out.contains("three"), "{out}");
     let ids = lab.container_ids();
+    let (_, out, _) = lab.nslab(&["ps", "-aq"]);
+    assert_eq!(out, format!("{}\n", &ids[0][..12]));
+    assert_eq!(lab.nslab(&["ps", "-q"]).1, "");
     let (code, _, err) = lab.nslab(&["rm", "three"]);
     assert_eq!(code, 0, "{err}");
     lab.assert_clean(&ids);

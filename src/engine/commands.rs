@@ -215,8 +215,17 @@ fn remove(engine: &Engine, container: &Container) {
     container::release_name(engine, &container.name, &container.id);
 }
 
-/// `nslab ps [-a]`: running containers, or all of them.
-pub fn ps(engine: &Engine, all: bool) -> Result<i32, EngineError> {
+/// `nslab ps [-a] [-q]`: running containers, or all of them; `-q`: their
+/// short ids only.
+pub fn ps(engine: &Engine, all: bool, quiet: bool) -> Result<i32, EngineError> {
+    if quiet {
+        for container in Container::all(engine) {
+            if all || container.status() == Status::Running {
+                println!("{}", container.short_id());
+            }
+        }
+        return Ok(0);
+    }
     println!(
         "{:<12}  {:<16}  {:<20}  {:<20}  {:<18}  NAMES",
         "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS"

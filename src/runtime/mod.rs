@@ -332,6 +332,9 @@ enum Command {
         /// The engine's containers that have ended too
         #[arg(long, short)]
         all: bool,
+        /// Only the engine's containers' ids (`nslab rm -f $(nslab ps -aq)`)
+        #[arg(long, short)]
+        quiet: bool,
         /// The container's id (the runtime's); without it, the engine's list
         id: Option<String>,
     },
@@ -584,7 +587,12 @@ fn engine_command(
         } => flags
             .request(args)
             .and_then(|request| commands::run(&engine, request)),
-        Command::Ps { id: None, all, .. } => commands::ps(&engine, all),
+        Command::Ps {
+            id: None,
+            all,
+            quiet,
+            ..
+        } => commands::ps(&engine, all, quiet),
         Command::Kill { id, signal, all: _ } if for_engine(&id) => {
             commands::kill(&engine, &id, &signal)
         }
