@@ -587,3 +587,54 @@ fn run_it_gives_a_shell_a_terminal_of_its_own() {
     assert_eq!(lab.nslab(&["rm", "-f", "box"]).0, 0);
     lab.assert_clean(&ids);
 }
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn logs_follow_until_the_end_and_net_host_is_the_hosts_network() {
+    require_root!();
+    let lab = Lab::new("follow");
+    let (code, _, err) = lab.nslab(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "--net",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "echo first; sleep 1; echo last",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // -f returns once the container has ended, with what it wrote last.
+    let (code, out, err) = lab.nslab(&["logs", "-f", "talker"]);
+    assert_eq!((code, out.as_str()), (0, "first\nlast\n"), "{err}");
+    let (_, out, _) = lab.nslab(&["ps", "-a"]);
+    assert!(out.contains("Exited (0)"), "{out}");
+    let ids = lab.container_ids();
+    assert_eq!(lab.nslab(&["rm", "talker"]).0, 0);
+    // --net host: no network namespace of its own.
+    let (code, out, err) = lab.nslab(&[
+        "run",
+        "--rm",
+        "--net",
+        "host",
+        "busybox",
+        "readlink",
+        "/proc/self/ns/net",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), common::host_namespace("net"));
+    let (code, out, err) = lab.nslab(&[
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "busybox",
+        "readlink",
+        "/proc/self/ns/net",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_ne!(out.trim(), common::host_namespace("net"));
+    lab.assert_clean(&ids);
+}

@@ -171,14 +171,17 @@ impl Container {
         if self.init.is_some_and(|init| init.is_running()) {
             return Status::Running;
         }
-        if self.init.is_none() && self.exit_code.is_none() {
-            // No init yet: starting, unless the monitor that was to start
-            // it is gone.
-            if self.monitor.is_some_and(|m| m.is_running()) {
-                return Status::Created;
-            }
+        let monitor_alive = self.monitor.is_some_and(|m| m.is_running());
+        match (self.exit_code, self.init, monitor_alive) {
+            // No init yet: starting.
+            (None, None, true) => Status::Created,
+            // Its process has ended and its monitor is undoing its network
+            // and mount before it records the status: not ended yet, for
+            // whoever waits for the record.
+            (None, Some(_), true) => Status::Running,
+            // Recorded; or never to be, its monitor gone.
+            (code, _, _) => Status::Exited(code),
         }
-        Status::Exited(self.exit_code)
     }
 
     /// Writes `container.json` with rename(2): readers never see half.
