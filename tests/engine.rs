@@ -435,6 +435,12 @@ fn a_killed_engine_or_monitor_leaves_a_container_rm_f_cleans() {
     .unwrap();
     let (code, _, err) = lab.nslab(&["stop", "-t", "1", "lost"]);
     assert_eq!(code, 0, "{err}");
+    // With no monitor to do it, stop itself unmounted its root.
+    let base = lab.base.display().to_string();
+    assert!(
+        !common::mount_points().iter().any(|m| m.starts_with(&base)),
+        "stop left the root mounted"
+    );
     let (_, out, _) = lab.nslab(&["ps", "-a"]);
     assert!(out.contains("Exited (unknown)"), "{out}");
     let ids = lab.container_ids();
@@ -636,5 +642,44 @@ fn logs_follow_until_the_end_and_net_host_is_the_hosts_network() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert_ne!(out.trim(), common::host_namespace("net"));
+    lab.assert_clean(&ids);
+}
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn rm_goes_on_past_a_wrong_name_and_oom_kills_are_said() {
+    require_root!();
+    let lab = Lab::new("oom");
+    for name in ["one", "two"] {
+        let (code, _, err) =
+            lab.nslab(&["run", "--name", name, "--net", "none", "busybox", "true"]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, out, err) = lab.nslab(&["rm", "one", "nope", "two"]);
+    assert_eq!(code, 1, "one name was wrong");
+    assert_eq!(out, "one\ntwo\n", "both others removed");
+    assert!(err.contains("no container named \"nope\""), "{err}");
+    // A process that wants 64 MiB in a container allowed 8: the OOM
+    // killer ends it, and ps and inspect say why.
+    let (code, _, err) = lab.nslab(&[
+        "run",
+        "--name",
+        "hog",
+        "--memory",
+        "8m",
+        "--net",
+        "none",
+        "busybox",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=64M",
+        "count=1",
+    ]);
+    assert_eq!(code, 137, "{err}");
+    assert!(lab.nslab(&["ps", "-a"]).1.contains("Exited (137) OOM"));
+    assert_eq!(lab.inspect("hog")["State"]["OOMKilled"], true);
+    let ids = lab.container_ids();
+    assert_eq!(lab.nslab(&["rm", "hog"]).0, 0);
     lab.assert_clean(&ids);
 }

@@ -70,10 +70,16 @@ pub fn environment(image: &ImageConfig, hostname: &str, extra: &[String]) -> Vec
 /// `-u UID[:GID]`, or an image's `User`: numbers only (a name would need
 /// the image's `/etc/passwd`).
 pub fn parse_user(text: &str) -> Result<(u32, u32), String> {
-    let number = |part: &str| {
-        part.parse::<u32>().map_err(|_| {
-            format!("{part:?} is not a number: nslab takes UID[:GID] in numbers, not names")
-        })
+    let number = |part: &str| match part.parse::<u32>() {
+        // (uid_t) -1 tells setresuid(2) to leave the id as it is: the
+        // program would stay root.
+        Ok(u32::MAX) => Err(format!(
+            "{part} is -1 to the kernel, which means \"unchanged\": the program would stay root"
+        )),
+        Ok(id) => Ok(id),
+        Err(_) => Err(format!(
+            "{part:?} is not a number: nslab takes UID[:GID] in numbers, not names"
+        )),
     };
     match text.split_once(':') {
         Some((uid, gid)) => Ok((number(uid)?, number(gid)?)),
@@ -200,5 +206,7 @@ mod tests {
         assert_eq!(parse_user("1000").unwrap(), (1000, 1000));
         assert_eq!(parse_user("1000:50").unwrap(), (1000, 50));
         assert!(parse_user("nobody").unwrap_err().contains("numbers"));
+        assert!(parse_user("4294967295").unwrap_err().contains("unchanged"));
+        assert!(parse_user("0:4294967295").is_err());
     }
 }

@@ -24,7 +24,7 @@ pub struct RunArgs {
     #[arg(long, short = 't')]
     pub tty: bool,
     /// Its hostname (its short id otherwise)
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = parse_hostname)]
     pub hostname: Option<String>,
     /// Its network: none, host, bridge, or container:NAME
     #[arg(long, alias = "network", value_name = "MODE", default_value = "bridge")]
@@ -38,8 +38,8 @@ pub struct RunArgs {
     /// Set an environment variable: NAME=value; repeat for more
     #[arg(long = "env", short = 'e', value_name = "NAME=VALUE")]
     pub env: Vec<String>,
-    /// Its working directory
-    #[arg(long = "workdir", short = 'w', value_name = "DIR")]
+    /// Its working directory (absolute)
+    #[arg(long = "workdir", short = 'w', value_name = "DIR", value_parser = parse_workdir)]
     pub workdir: Option<String>,
     /// Run as UID[:GID] (numbers)
     #[arg(long, short = 'u', value_name = "UID[:GID]", value_parser = parse_user)]
@@ -56,6 +56,20 @@ pub struct RunArgs {
     /// Run a tiny init as PID 1, which reaps orphans and passes signals on
     #[arg(long)]
     pub init: bool,
+}
+
+fn parse_hostname(text: &str) -> Result<String, String> {
+    crate::uts::parse_hostname(text).map_err(|e| e.to_string())
+}
+
+fn parse_workdir(text: &str) -> Result<String, String> {
+    if text.starts_with('/') {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "{text:?} is relative: give the directory's path inside, from /"
+        ))
+    }
 }
 
 fn parse_user(text: &str) -> Result<(u32, u32), String> {
@@ -131,7 +145,12 @@ impl RunArgs {
         if network != "bridge" && !self.publish.is_empty() {
             return Err(super::EngineError::BadFlag {
                 flag: "-p",
-                value: format!("{:?}", self.publish),
+                value: self
+                    .publish
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 reason: format!(
                     "a port is published to a container's address on the bridge; --net {network} has none"
                 ),

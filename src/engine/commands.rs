@@ -66,6 +66,7 @@ pub fn run(engine: &Engine, request: RunRequest) -> Result<i32, EngineError> {
         init: None,
         exit_code: None,
         finished: None,
+        oom_killed: false,
     };
     make_dirs(engine, &container)?;
     if let Err(error) = claim(engine, &mut container, request.name.is_some()) {
@@ -207,12 +208,62 @@ fn redirect(fd: i32, path: &str, append: bool) -> std::io::Result<()> {
 fn remove(engine: &Engine, container: &Container) {
     monitor::finish(engine, container, None);
     let dir = container.dir(engine);
-    if dir.exists() {
-        if let Err(error) = crate::rootfs::remove_tree(&dir) {
-            crate::narrate::warning(format!("{}: {error}", dir.display()));
+    // Everything but the record first, the record last, then the name: a
+    // `rm` killed half-way leaves a container that `rm` still finds.
+    let record = dir.join("container.json");
+    let entries = fs::read_dir(&dir).into_iter().flatten().flatten();
+    for path in entries.map(|entry| entry.path()).filter(|p| *p != record) {
+        let removed = if path.is_dir() && !path.is_symlink() {
+            crate::rootfs::remove_tree(&path).map_err(|e| e.to_string())
+        } else {
+            fs::remove_file(&path).map_err(|e| e.to_string())
+        };
+        if let Err(error) = removed {
+            crate::narrate::warning(format!("{}: {error}", path.display()));
+            return;
         }
     }
+    let _ = fs::remove_file(&record);
+    let _ = fs::remove_dir(&dir);
     container::release_name(engine, &container.name, &container.id);
+}
+
+/// Prints `line`; a reader that went away (`| head -1`) is not an error
+/// worth stopping a `rm` of several containers half-way for.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
+/// Runs `each` for every name, going on after an error as docker does;
+/// the errors are reported, and the exit status is 1 if there was one.
+fn for_each_name(
+    names: &[String],
+    mut each: impl FnMut(&str) -> Result<(), EngineError>,
+) -> Result<i32, EngineError> {
+    let mut failed = 0;
+    for name in names {
+        match each(name) {
+            Ok(()) => say(name),
+            Err(error) => {
+                failed += 1;
+                eprintln!("nslab: {}", super::describe(&error));
+            }
+        }
+    }
+    Ok(i32::from(failed > 0))
+}
+
+/// Stops a starting container's monitor (SIGKILL, by its pid and start
+/// time: never another process that got the pid since) and waits for it.
+fn kill_monitor(container: &Container) {
+    if let Some(monitor) = container.monitor.filter(|m| m.is_running()) {
+        let pid = nix::unistd::Pid::from_raw(monitor.pid);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while monitor.is_running() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 /// `nslab ps [-a] [-q]`: running containers, or all of them; `-q`: their
@@ -238,6 +289,9 @@ pub fn ps(engine: &Engine, all: bool, quiet: bool) -> Result<i32, EngineError> {
         let words = match status {
             Status::Running => "Up".to_string(),
             Status::Created => "Created".to_string(),
+            Status::Exited(Some(code)) if container.oom_killed => {
+                format!("Exited ({code}) OOM")
+            }
             Status::Exited(Some(code)) => format!("Exited ({code})"),
             Status::Exited(None) => "Exited (unknown)".to_string(),
         };
@@ -322,7 +376,7 @@ fn wait_recorded(engine: &Engine, container: &Container) {
 /// has no TERM handler ignores TERM (lesson 02): it is the KILL that
 /// ends it, after the grace period; `--init` makes TERM work.
 pub fn stop(engine: &Engine, names: &[String], grace: u64) -> Result<i32, EngineError> {
-    for name in names {
+    for_each_name(names, |name| {
         let container = container::resolve(engine, name)?;
         if container.status() == Status::Running {
             let _ = lifecycle::kill(&engine.root, &container.id, "TERM", false);
@@ -332,9 +386,13 @@ pub fn stop(engine: &Engine, names: &[String], grace: u64) -> Result<i32, Engine
             }
             wait_recorded(engine, &container);
         }
-        println!("{name}");
-    }
-    Ok(0)
+        // Its monitor gone (killed), nobody undid its mount and cgroup.
+        let now = Container::load(engine, &container.id).unwrap_or(container);
+        if !now.monitor.is_some_and(|m| m.is_running()) {
+            monitor::finish(engine, &now, None);
+        }
+        Ok(())
+    })
 }
 
 /// `nslab kill NAME [SIGNAL]`: the runtime's kill, by the engine's name.
@@ -348,31 +406,36 @@ pub fn kill(engine: &Engine, name: &str, signal: &str) -> Result<i32, EngineErro
         });
     }
     lifecycle::kill(&engine.root, &container.id, signal, false)?;
-    println!("{name}");
+    say(name);
     Ok(0)
 }
 
 /// `nslab rm [-f] NAME…`: removes stopped containers; `-f` kills running
 /// ones first.
 pub fn rm(engine: &Engine, names: &[String], force: bool) -> Result<i32, EngineError> {
-    for name in names {
+    for_each_name(names, |name| {
         let container = container::resolve(engine, name)?;
-        if container.status() == Status::Running {
+        let status = container.status();
+        if status == Status::Running || status == Status::Created {
             if !force {
                 return Err(EngineError::WrongStatus {
                     name: container.name,
-                    status: "running".into(),
-                    what: "a running container is not removed without -f".into(),
+                    status: status.to_string(),
+                    what: "a running or starting container is not removed without -f".into(),
                 });
+            }
+            if status == Status::Created {
+                // Starting: its monitor would go on making what rm removes.
+                kill_monitor(&container);
             }
             let _ = lifecycle::kill(&engine.root, &container.id, "KILL", true);
             wait_ended(engine, &container, Duration::from_secs(5));
             wait_recorded(engine, &container);
         }
-        remove(engine, &container);
-        println!("{name}");
-    }
-    Ok(0)
+        let now = Container::load(engine, &container.id).unwrap_or(container);
+        remove(engine, &now);
+        Ok(())
+    })
 }
 
 /// `nslab exec [-i] [-d] [-e] [-w] NAME CMD…`: the runtime's exec (every
@@ -454,6 +517,7 @@ pub fn inspect(engine: &Engine, name: &str) -> Result<i32, EngineError> {
         "Running": status == Status::Running,
         "Pid": container.init.filter(|_| status == Status::Running).map(|p| p.pid).unwrap_or(0),
         "ExitCode": container.exit_code,
+        "OOMKilled": container.oom_killed,
     });
     json["Rootfs"] = serde_json::json!(monitor::Layers::of(engine, &container).rootfs);
     println!(
@@ -557,9 +621,17 @@ pub fn image_import(
 pub fn image_rm(engine: &Engine, references: &[String]) -> Result<i32, EngineError> {
     let store = ImageStore::open(&engine.state_dir)?;
     let in_use = images_in_use(engine);
+    let mut failed = false;
     for reference in references {
-        let image = store.remove(reference, &in_use)?;
-        println!("Deleted: {}", image.id);
+        match store.remove(reference, &in_use) {
+            // Another name still holds it: only this name went.
+            Ok(image) if store.find(&image.id).is_ok() => say(&format!("Untagged: {reference}")),
+            Ok(image) => say(&format!("Deleted: {}", image.id)),
+            Err(error) => {
+                failed = true;
+                eprintln!("nslab: {}", super::describe(&error.into()));
+            }
+        }
     }
-    Ok(0)
+    Ok(i32::from(failed))
 }

@@ -88,6 +88,18 @@ impl std::str::FromStr for Volume {
         if !container.starts_with('/') {
             return Err(format!("{container:?} must be an absolute path inside"));
         }
+        if Path::new(container)
+            .components()
+            .all(|c| c == std::path::Component::RootDir)
+        {
+            return Err("a volume cannot be mounted over the container's root /".into());
+        }
+        if Path::new(container)
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        {
+            return Err(format!("{container:?} has a '..': give the path itself"));
+        }
         let read_only = match mode {
             "ro" => true,
             "rw" => false,
@@ -131,6 +143,10 @@ pub struct Container {
     pub exit_code: Option<i32>,
     /// When it ended.
     pub finished: Option<String>,
+    /// Whether the kernel's OOM killer killed a process of it, for want
+    /// of memory under `--memory` (lesson 08).
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 /// A container's status, as `nslab ps` says it.
@@ -313,7 +329,14 @@ pub fn claim_name(engine: &Engine, name: &str, id: &str) -> Result<(), EngineErr
                 let holder = fs::read_link(&link)
                     .map(|p| p.display().to_string())
                     .unwrap_or_default();
-                if engine.containers_dir().join(&holder).is_dir() {
+                // Held while its record exists: `rm` removes the record
+                // last of the container's files, the name after it.
+                if engine
+                    .containers_dir()
+                    .join(&holder)
+                    .join("container.json")
+                    .exists()
+                {
                     return Err(EngineError::NameInUse {
                         name: name.to_string(),
                         id: holder.get(..12).unwrap_or(&holder).to_string(),
@@ -401,6 +424,8 @@ mod tests {
         assert!(error.contains("named volumes"), "{error}");
         assert!("/tmp:data".parse::<Volume>().is_err());
         assert!("/tmp:/data:rx".parse::<Volume>().is_err());
+        assert!("/tmp:/".parse::<Volume>().unwrap_err().contains("root"));
+        assert!("/tmp:/a/../b".parse::<Volume>().is_err());
         assert!("/no/such/dir/here:/data".parse::<Volume>().is_err());
     }
 

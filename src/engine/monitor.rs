@@ -115,6 +115,7 @@ pub fn supervise(
         let _ = output.join();
         drop(raw);
     }
+    container.oom_killed = oom_killed(engine, container);
     // Undone before the status is recorded: whoever waits for the record
     // (`nslab stop`, `rm -f`) finds the network and the mount gone too.
     drop(held);
@@ -260,6 +261,24 @@ fn network_mode(
     }
 }
 
+/// Whether the OOM killer killed in the container's memory cgroup, read
+/// before the cgroup goes: the `oom_kill` count of v2's `memory.events`
+/// or of v1's `memory.oom_control` (Linux 4.13), as lesson 08 showed.
+fn oom_killed(engine: &Engine, container: &Container) -> bool {
+    let Ok(record) = Record::load(&engine.root, &container.id) else {
+        return false;
+    };
+    record.cgroup.iter().any(|dir| {
+        ["memory.events", "memory.oom_control"].iter().any(|file| {
+            fs::read_to_string(dir.join(file))
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|line| line.strip_prefix("oom_kill "))
+                .any(|count| count.trim().parse::<u64>().is_ok_and(|n| n > 0))
+        })
+    })
+}
+
 /// Runs lesson 06's inside step (loopback up; for a bridge, `eth0`, its
 /// address and route) in the network namespace of `init`, from a thread
 /// of this process: setns(2) moves only the calling thread, and the
@@ -292,10 +311,31 @@ fn inside_namespace_of(init: Pid, prepared: &Prepared) -> Result<(), EngineError
 /// it (its cgroup goes), and its root is unmounted. The container's own
 /// layer stays, for `logs`, `commit` and `rm`.
 pub fn finish(engine: &Engine, container: &Container, _init: Option<Pid>) {
-    if Record::load(&engine.root, &container.id).is_ok() {
-        let _ = lifecycle::delete(&engine.root, &container.id, true);
-    }
+    // --force: a running init is killed; a directory without a record (a
+    // `create` killed before it wrote one) is removed too.
+    let _ = lifecycle::delete(&engine.root, &container.id, true);
+    remove_cgroups(&container.id);
     unmount_root(engine, container);
+}
+
+/// The container's cgroups, `nslab/ID` in every hierarchy, if a killed
+/// `create` left them without a record to find them by: their processes
+/// killed, the directories removed (lesson 08's teardown).
+fn remove_cgroups(id: &str) {
+    let base = std::path::Path::new("/sys/fs/cgroup");
+    let mut dirs: Vec<PathBuf> = fs::read_dir(base)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("nslab").join(id))
+        .collect();
+    dirs.push(base.join("nslab").join(id));
+    dirs.retain(|dir| dir.is_dir());
+    if !dirs.is_empty() {
+        if let Ok(cgroup) = crate::cgroup::group::Cgroup::adopt(dirs) {
+            drop(cgroup);
+        }
+    }
 }
 
 /// Unmounts the container's root if it is mounted. MNT_DETACH: a process

@@ -578,6 +578,20 @@ fn engine_command(
         state::Record::load(root, id).is_err()
             && crate::engine::container::resolve(&engine, id).is_ok()
     };
+    if matches!(
+        command,
+        Command::Ps { id: None, .. }
+            | Command::Logs { .. }
+            | Command::Inspect { .. }
+            | Command::Images
+            | Command::Image(ImageCommand::Ls)
+    ) {
+        // A listing piped into `head` ends quietly when head has read
+        // enough, as ls does: SIGPIPE's default action (Rust ignores it,
+        // and would panic on the failed write instead). signal(7).
+        // SAFETY: no handler is installed, only the default restored.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     Ok(match command {
         Command::Run {
             bundle: None,

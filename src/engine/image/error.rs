@@ -262,7 +262,7 @@ impl ImageError {
             }
             ImageError::Ambiguous { .. } => "give more of the id".into(),
             ImageError::InUse { container, .. } => {
-                format!("remove the container first: `nslab rm {container}`")
+                format!("remove the container first: `nslab rm {container}` (`nslab rm -f {container}` if it still runs)")
             }
             ImageError::UnsafeEntry { .. } => {
                 "the tarball tries to write outside its layer or to make a device: it was not \
