@@ -938,7 +938,7 @@ fn layers_are_shared_and_removed_with_the_last_image_that_uses_them() {
     );
     assert_eq!(
         error.hint().unwrap(),
-        "remove the container first: `nslab rm web`"
+        "remove the container first: `nslab rm web` (`nslab rm -f web` if it still runs)"
     );
 
     // The base goes; its layer stays, the app uses it.
