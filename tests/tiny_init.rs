@@ -169,7 +169,7 @@ fn with_the_annotation_the_program_is_not_pid_1() {
     require_root!();
     let script = "echo $$; tr '\\0' ' ' < /proc/1/cmdline; echo";
     let bundle = Bundle::new("pid", &["sh", "-c", script], true);
-    let (code, out, err) = bundle.nslab(&["run", "p1"]);
+    let (code, out, err) = bundle.nslab(&["run", "--bundle", ".", "p1"]);
     assert_eq!(code, 0, "{out}{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.first(), Some(&"2"), "the init's first child: {out}");
@@ -189,7 +189,7 @@ fn without_the_annotation_the_program_is_pid_1() {
         &["sh", "-c", "echo $$; kill -USR1 $$; echo alive"],
         false,
     );
-    let (code, out, err) = bundle.nslab(&["run", "n1"]);
+    let (code, out, err) = bundle.nslab(&["run", "--bundle", ".", "n1"]);
     // PID 1 without a handler: the USR1 is dropped (lesson 02).
     assert_eq!((code, out.as_str()), (0, "1\nalive\n"), "{err}");
 }
@@ -199,12 +199,12 @@ fn without_the_annotation_the_program_is_pid_1() {
 fn the_exit_status_passes_through_and_a_signal_death_is_128_plus_it() {
     require_root!();
     let bundle = Bundle::new("status", &["sh", "-c", "exit 7"], true);
-    let (code, out, err) = bundle.nslab(&["run", "s1"]);
+    let (code, out, err) = bundle.nslab(&["run", "--bundle", ".", "s1"]);
     assert_eq!(code, 7, "{out}{err}");
     // A program that kills itself: as PID 1 it would survive (the signal
     // dropped) and exit 0; as the init's child it dies, 128 + SIGUSR1 (10).
     let bundle = Bundle::new("signal", &["sh", "-c", "kill -USR1 $$; exit 0"], true);
-    let (code, out, err) = bundle.nslab(&["run", "s2"]);
+    let (code, out, err) = bundle.nslab(&["run", "--bundle", ".", "s2"]);
     assert_eq!(code, 128 + 10, "{out}{err}");
     // A program that leaves children running: the init exits with the
     // program, and the kernel ends the rest (nslab run does not wait 100 s).
@@ -214,7 +214,7 @@ fn the_exit_status_passes_through_and_a_signal_death_is_128_plus_it() {
         true,
     );
     let started = Instant::now();
-    let (code, out, err) = bundle.nslab(&["run", "s3"]);
+    let (code, out, err) = bundle.nslab(&["run", "--bundle", ".", "s3"]);
     assert_eq!(code, 3, "{out}{err}");
     assert!(
         started.elapsed() < Duration::from_secs(20),
@@ -273,7 +273,7 @@ fn kill_term_ends_a_program_without_a_handler() {
     // forwarded to it as an ordinary process, its default action kills it.
     let bundle = Bundle::new("term", &["sleep", "100"], true);
     let mut run = bundle
-        .command(&["run", "t1"])
+        .command(&["run", "--bundle", ".", "t1"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -384,7 +384,7 @@ fn ctrl_c_on_a_terminal_reaches_the_program() {
     let bundle = Bundle::new("terminal", &["sh", "-c", script], true);
     let pty = nix::pty::openpty(None, None).unwrap();
     let slave = |fd: &OwnedFd| Stdio::from(fd.try_clone().unwrap());
-    let mut cmd = bundle.command(&["run", "c1"]);
+    let mut cmd = bundle.command(&["run", "--bundle", ".", "c1"]);
     cmd.stdin(slave(&pty.slave))
         .stdout(slave(&pty.slave))
         .stderr(slave(&pty.slave));
