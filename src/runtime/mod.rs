@@ -24,7 +24,16 @@ use std::process::ExitCode;
 
 /// nslab: a container runtime built one kernel facility at a time.
 #[derive(Debug, Parser)]
-#[command(name = "nslab", version)]
+#[command(
+    name = "nslab",
+    version,
+    after_help = "Two tools in one, as runc and docker are two:\n  \
+        the runtime (runc's commands, for an OCI bundle): create, start, state, kill, delete, \
+        run --bundle DIR ID, exec ID, ps ID, list, spec, features;\n  \
+        the engine (docker's, for an image): run IMAGE, ps, logs, exec NAME, stop, kill NAME, \
+        rm, inspect, commit, image, images.\n\
+        Where both have a command, a bundle or a runtime id makes it the runtime's."
+)]
 pub struct Args {
     /// Where containers' state is kept
     #[arg(long, global = true, value_name = "DIR", default_value = state::DEFAULT_ROOT)]
