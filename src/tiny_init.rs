@@ -144,6 +144,7 @@ pub fn fork_at_exec() -> Result<(), ProcessError> {
 ///
 /// Signals are taken with sigwaitinfo(2), synchronously, rather than by
 /// handlers that could run at any instruction: the loop is ordinary code.
+// ANCHOR: supervise
 fn supervise(program: Pid, blocked: &SigSet) -> i32 {
     loop {
         // Reap first, then wait: SIGCHLD was blocked before the fork, so
@@ -196,6 +197,7 @@ fn supervise(program: Pid, blocked: &SigSet) -> i32 {
         let _ = kill(program, signal);
     }
 }
+// ANCHOR_END: supervise
 
 /// Closes every descriptor but 0, 1 and 2 in the init: they were marked
 /// close-on-exec for the program, but PID 1 never execs, and would hold

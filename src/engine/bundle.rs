@@ -28,6 +28,7 @@ pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/u
 /// What the container runs: `CMD…` from the command line replaces the
 /// image's `Cmd`; the image's `Entrypoint` goes first either way; with
 /// neither, `sh` (an exported tarball has no config to say).
+// ANCHOR: command
 pub fn command(image: &ImageConfig, args: &[String]) -> Vec<String> {
     let cmd = if args.is_empty() {
         image.cmd.clone()
@@ -41,6 +42,7 @@ pub fn command(image: &ImageConfig, args: &[String]) -> Vec<String> {
     }
     command
 }
+// ANCHOR_END: command
 
 /// The environment: `PATH` (the image's or docker's), the image's `Env`,
 /// `HOSTNAME`, then `-e`, a later `NAME=` replacing an earlier one.

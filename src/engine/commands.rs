@@ -127,6 +127,7 @@ fn claim(engine: &Engine, container: &mut Container, chosen: bool) -> Result<(),
 /// `run -d`: forks the monitor, which leaves this session and writes the
 /// container's output to its log; waits for its word that the program
 /// runs (or why not), prints the id, and returns.
+// ANCHOR: detach
 fn detach(
     engine: &Engine,
     mut container: Container,
@@ -190,6 +191,7 @@ fn detach(
         }
     }
 }
+// ANCHOR_END: detach
 
 /// Opens `path` onto descriptor `fd` (dup2(2)).
 fn redirect(fd: i32, path: &str, append: bool) -> std::io::Result<()> {
@@ -375,6 +377,7 @@ fn wait_recorded(engine: &Engine, container: &Container) {
 /// period, as docker does. A program that is PID 1 of its namespace and
 /// has no TERM handler ignores TERM (lesson 02): it is the KILL that
 /// ends it, after the grace period; `--init` makes TERM work.
+// ANCHOR: stop
 pub fn stop(engine: &Engine, names: &[String], grace: u64) -> Result<i32, EngineError> {
     for_each_name(names, |name| {
         let container = container::resolve(engine, name)?;
@@ -394,6 +397,7 @@ pub fn stop(engine: &Engine, names: &[String], grace: u64) -> Result<i32, Engine
         Ok(())
     })
 }
+// ANCHOR_END: stop
 
 /// `nslab kill NAME [SIGNAL]`: the runtime's kill, by the engine's name.
 pub fn kill(engine: &Engine, name: &str, signal: &str) -> Result<i32, EngineError> {

@@ -309,6 +309,7 @@ fn names_dir(engine: &Engine) -> PathBuf {
 /// Claims `name` for container `id`: symlink(2) `names/NAME -> ID`,
 /// which fails if the name exists. A name whose container directory is
 /// gone (a killed `run`) is taken back first.
+// ANCHOR: claim_name
 pub fn claim_name(engine: &Engine, name: &str, id: &str) -> Result<(), EngineError> {
     crate::record::check_name(name).map_err(|e| EngineError::BadFlag {
         flag: "--name",
@@ -358,6 +359,7 @@ pub fn claim_name(engine: &Engine, name: &str, id: &str) -> Result<(), EngineErr
         id: "?".into(),
     })
 }
+// ANCHOR_END: claim_name
 
 /// Gives the name back, if it is still this container's.
 pub fn release_name(engine: &Engine, name: &str, id: &str) {

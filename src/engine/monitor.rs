@@ -105,6 +105,7 @@ pub fn supervise(
         let raw = (!container.options.detach).then(super::console::RawMode::enter);
         (super::console::relay(master, interactive), raw)
     });
+    // ANCHOR: ended
     let code = match crate::signals::wait_forwarding(init) {
         Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => code,
         Ok(nix::sys::wait::WaitStatus::Signaled(_, signal, _)) => 128 + signal as i32,
@@ -124,6 +125,7 @@ pub fn supervise(
     container.finished = Some(super::container::now());
     container.save(engine)?;
     Ok(code)
+    // ANCHOR_END: ended
 }
 
 /// Everything up to the program running.
@@ -190,6 +192,7 @@ fn launch(
         false => None,
     };
     let console_path = console.as_ref().map(|c| c.path().to_path_buf());
+    // ANCHOR: between
     lifecycle::create(
         &engine.root,
         &container.id,
@@ -211,6 +214,7 @@ fn launch(
         _ => None,
     };
     lifecycle::start(&engine.root, &container.id)?;
+    // ANCHOR_END: between
     // The init takes its terminal after `start` lets it past the FIFO,
     // and sends the master then.
     let terminal = match &console {

@@ -408,6 +408,7 @@ fn forward(client: TcpStream, to: SocketAddrV4) {
     copy_then_half_close(container_reader, client);
 }
 
+// ANCHOR: half_close
 /// Copies from `from` to `to` until `from` says end-of-file, then shuts
 /// down `to`'s writing side only: the peer reads end-of-file, and can
 /// still answer (a half-close: `printf 'GET …' | nc -N` waits for the
@@ -424,6 +425,7 @@ fn copy_then_half_close(mut from: TcpStream, mut to: TcpStream) {
         }
     }
 }
+// ANCHOR_END: half_close
 
 #[cfg(test)]
 mod tests {

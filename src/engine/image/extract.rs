@@ -503,6 +503,7 @@ impl Layer<'_> {
         set_times(&target, mtime).map_err(|e| self.failed(name, e))
     }
 
+    // ANCHOR: overlay_spelling
     /// `hidden` is deleted: overlayfs's whiteout, a character device 0/0
     /// by the same name, made with mknod(2).
     fn whiteout(&mut self, name: &str, hidden: &Path) -> Result<(), ImageError> {
@@ -518,6 +519,7 @@ impl Layer<'_> {
         self.make_dirs(name, dir)?;
         xattr::set(&self.dest.join(dir), xattr::OPAQUE, b"y").map_err(|e| self.failed(name, e))
     }
+    // ANCHOR_END: overlay_spelling
 
     /// A later entry replaces an earlier one of the same name (not a
     /// directory: a tar that replaces a directory by a file is refused by
