@@ -130,6 +130,12 @@ pub fn fork_at_exec() -> Result<(), ProcessError> {
             Ok(())
         }
         ForkResult::Parent { child } => {
+            // PID 1 is nslab's own binary, the host's file: not dumpable,
+            // so that the container's processes (without CAP_SYS_PTRACE)
+            // cannot open /proc/1/exe, and through it write the host's
+            // binary: runc's CVE-2019-5736. prctl(2), PR_SET_DUMPABLE;
+            // proc(5) on what it guards.
+            let _ = nix::sys::prctl::set_dumpable(false);
             // From here on nothing is narrated: the program owns the
             // terminal, and the narration's descriptors are about to go.
             close_descriptors();

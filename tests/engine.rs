@@ -534,6 +534,21 @@ fn with_init_the_program_is_not_pid_1_and_stop_needs_no_kill() {
         "run", "--rm", "--init", "--net", "none", "busybox", "sh", "-c", "echo $$",
     ]);
     assert_eq!((code, out.as_str()), (0, "2\n"), "{err}");
+    // PID 1 is nslab's own binary, the host's file: the container cannot
+    // open it through /proc/1/exe (runc's CVE-2019-5736).
+    let (code, out, err) = lab.nslab(&[
+        "run",
+        "--rm",
+        "--init",
+        "--net",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /proc/1/exe > /dev/null && echo exposed; readlink /proc/1/exe || echo hidden",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "hidden\n"), "{err}");
+    assert!(err.contains("Permission denied"), "{err}");
     // The tiny init passes TERM on to a program that is not PID 1, whose
     // default action for it is to end: no grace period, no KILL.
     let (code, _, err) = lab.nslab(&[

@@ -247,6 +247,11 @@ fn enter_and_run(
     pid_pipe: RawFd,
     detach: bool,
 ) -> i32 {
+    // Not dumpable: in the container's namespaces, until execve, this is
+    // nslab's binary, the host's file; its processes must not open it
+    // through /proc/PID/exe (runc's CVE-2019-5736). execve makes the
+    // program dumpable again. prctl(2), PR_SET_DUMPABLE.
+    let _ = nix::sys::prctl::set_dumpable(false);
     // The cgroup's files are the host's: written before the mount
     // namespace changes.
     for dir in &record.cgroup {
