@@ -211,6 +211,10 @@ fn a_detached_container_has_logs_exec_stop_and_rm() {
             .starts_with("sh\0-c\0echo started"),
         "{out}"
     );
+    // ps NAME: its processes, by the engine's name, as `ps ID` by the runtime's.
+    let (code, out, err) = lab.nslab(&["ps", "web"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sh -c echo started"), "{out}");
     // rm without -f refuses a running container, and changes nothing.
     let (code, _, err) = lab.nslab(&["rm", "web"]);
     assert_eq!(code, 1);
@@ -483,6 +487,33 @@ fn twenty_runs_at_once_each_get_their_own_container() {
         assert_eq!(String::from_utf8_lossy(&output.stdout), format!("{i}\n"));
     }
     lab.assert_clean(&[]);
+    // Twenty with one name: exactly one gets it.
+    let children: Vec<_> = (0..20)
+        .map(|_| {
+            lab.command(&[
+                "run", "-d", "--name", "same", "--net", "none", "busybox", "sleep", "60",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    let mut won = 0;
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        if output.status.success() {
+            won += 1;
+        } else {
+            let err = String::from_utf8_lossy(&output.stderr);
+            assert!(err.contains("already used"), "{err}");
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(lab.container_ids().len(), 1);
+    let ids = lab.container_ids();
+    assert_eq!(lab.nslab(&["rm", "-f", "same"]).0, 0);
+    lab.assert_clean(&ids);
 }
 
 #[test]
@@ -504,6 +535,9 @@ echo "joined sees: $($nslab run --rm --net container:server busybox sh -c 'ip -o
 sleep 0.2
 echo "host port sees: $(busybox nc 127.0.0.1 8080 </dev/null)"
 $nslab rm -f server client >/dev/null
+$nslab run -d --name lost busybox sleep 600 >/dev/null
+kill -9 $($nslab inspect lost | sed -n '/"monitor"/,/}/s/.*"pid": \([0-9]*\).*/\1/p')
+$nslab rm -f lost >/dev/null
 ip -o link show | cut -d: -f2 | tr -d ' ' | sort | tr '\n' ' '
 "#;
     let mut cmd = Command::new("unshare");
@@ -520,7 +554,8 @@ ip -o link show | cut -d: -f2 | tr -d ' ' | sort | tr '\n' ' '
     assert!(out.contains("client sees: served"), "{out}");
     assert!(out.contains(&format!("joined sees: {server}/24")), "{out}");
     assert!(out.contains("host port sees: served"), "{out}");
-    // After rm -f of both, their veth ends and the bridge are gone.
+    // After rm -f of all three (one whose monitor was killed, which would
+    // have given its address back), their veth ends and the bridge are gone.
     assert!(out.trim_end().ends_with("lo"), "links left: {out}");
     lab.assert_clean(&[]);
 }

@@ -69,12 +69,16 @@ pub fn run(engine: &Engine, request: RunRequest) -> Result<i32, EngineError> {
         oom_killed: false,
     };
     make_dirs(engine, &container)?;
-    if let Err(error) = claim(engine, &mut container, request.name.is_some()) {
+    // The record before the name: a name is held while its holder's
+    // record exists, so one claimed before it would look stale to a
+    // second `run --name` racing this one.
+    let claimed = container
+        .save(engine)
+        .and_then(|()| claim(engine, &mut container, request.name.is_some()))
+        .and_then(|()| container.save(engine));
+    if let Err(error) = claimed {
+        // Not `remove`: the name may be another container's.
         let _ = fs::remove_dir_all(container.dir(engine));
-        return Err(error);
-    }
-    if let Err(error) = container.save(engine) {
-        remove(engine, &container);
         return Err(error);
     }
     let layers = store.layer_dirs(&image);

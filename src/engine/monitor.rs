@@ -320,6 +320,12 @@ pub fn finish(engine: &Engine, container: &Container, _init: Option<Pid>) {
     let _ = lifecycle::delete(&engine.root, &container.id, true);
     remove_cgroups(&container.id);
     unmount_root(engine, container);
+    // Its monitor killed, nobody gave its address back: the lease, its
+    // veth end and, if it was the last, the bridge go now.
+    let monitor_gone = !container.monitor.is_some_and(|m| m.is_running());
+    if container.options.network == "bridge" && container.address.is_some() && monitor_gone {
+        let _ = net::release_stale(&engine.run_dir);
+    }
 }
 
 /// The container's cgroups, `nslab/ID` in every hierarchy, if a killed

@@ -9,9 +9,9 @@
 //!
 //! ```text
 //! client ──► 0.0.0.0:8080 (this proxy, on the host)
-//!                 │  connect(10.88.0.2:80) for each client
+//!                 │  connect(10.213.0.2:80) for each client
 //!                 ▼
-//!            container 10.88.0.2:80
+//!            container 10.213.0.2:80
 //! ```
 //!
 //! Why in user space, and not with a firewall rule: docker usually rewrites

@@ -454,6 +454,31 @@ impl Drop for Prepared {
 
 /// The work of dropping a bridge [`Prepared`], under the lease lock.
 // ANCHOR: unplug
+/// Takes back the leases of containers whose owner is gone without
+/// giving them back (a killed lesson, a killed engine monitor), their host
+/// veth ends if still there, and the bridge if no lease is left. The
+/// engine's `stop` and `rm` call it for a container whose monitor died.
+pub fn release_stale(run_dir: &Path) -> Result<(), NetError> {
+    let leases = Leases::lock(run_dir)?;
+    let stale = leases.remove_stale()?;
+    let mut netlink = Netlink::open()?;
+    for number in stale {
+        let host_end = Lease { number }.host_end();
+        if let Some(index) = netlink.link_index(&host_end)? {
+            match netlink.delete_link(&host_end, index) {
+                Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => {}
+                result => result?,
+            }
+        }
+    }
+    if leases.held()? == 0 {
+        if let Some(index) = netlink.link_index(BRIDGE)? {
+            netlink.delete_link(BRIDGE, index)?;
+        }
+    }
+    Ok(())
+}
+
 fn unplug(run_dir: &Path, lease: Lease, plugged: bool) -> Result<(), NetError> {
     let leases = Leases::lock(run_dir)?;
     let mut netlink = Netlink::open()?;

@@ -7,7 +7,7 @@
 //!    still sees the host's `/proc`;
 //! 2. a child joins the container's cgroup (its files are the host's, so
 //!    before it enters the mount namespace), then enters each namespace
-//!    with setns(2), the mount namespace last but one;
+//!    with setns(2), the mount namespace last (it changes the root);
 //! 3. setns into a PID namespace moves only the *children* made afterwards
 //!    (pid_namespaces(7)), so that child forks once more: the grandchild is
 //!    in the container's PID namespace, and it is the one that execs;

@@ -616,6 +616,15 @@ fn engine_command(
             quiet,
             ..
         } => commands::ps(&engine, all, quiet),
+        Command::Ps {
+            id: Some(id),
+            format,
+            ..
+        } if for_engine(&id) => crate::engine::container::resolve(&engine, &id).and_then(|c| {
+            lifecycle::ps(root, &c.id, &format)
+                .map(|()| 0)
+                .map_err(Into::into)
+        }),
         Command::Kill { id, signal, all: _ } if for_engine(&id) => {
             commands::kill(&engine, &id, &signal)
         }
