@@ -733,3 +733,33 @@ fn rm_goes_on_past_a_wrong_name_and_oom_kills_are_said() {
     assert_eq!(lab.nslab(&["rm", "hog"]).0, 0);
     lab.assert_clean(&ids);
 }
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn engine_containers_get_lesson_11s_seccomp_filter_unless_unconfined() {
+    require_root!();
+    let lab = Lab::new("seccomp");
+    let script = "grep '^Seccomp:' /proc/self/status; unshare -U true 2>/dev/null && echo unshared; true";
+    let (code, out, err) = lab.nslab(&[
+        "run", "--rm", "--net", "none", "busybox", "sh", "-c", script,
+    ]);
+    assert_eq!((code, out.as_str()), (0, "Seccomp:\t2\n"), "{err}");
+    let (code, out, err) = lab.nslab(&[
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "--security-opt",
+        "seccomp=unconfined",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("Seccomp:\t0\n"), "{out}");
+    let (code, _, err) = lab.nslab(&["run", "--security-opt", "apparmor=x", "busybox", "true"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("seccomp=unconfined"), "{err}");
+    lab.assert_clean(&[]);
+}

@@ -14,6 +14,7 @@
 //! | `--net host` / `container:NAME` | `linux.namespaces`: no `network`, or one with a `path` |
 //! | `--memory`, `--cpus`, `--pids-limit` | `linux.resources` |
 //! | `--init` | the annotation [`crate::tiny_init::ANNOTATION`] |
+//! | (always), `--security-opt seccomp=unconfined` | the annotation [`crate::lockdown::seccomp::ANNOTATION`]: lesson 11's filter, or none |
 //!
 //! The root is the overlay the engine mounted on `rootfs/`, writable: the
 //! container's changes go to its own layer, not the image.
@@ -171,9 +172,19 @@ pub fn config(
     }
     linux["resources"] = resources;
     linux["cgroupsPath"] = json!(format!("/nslab/{}", container.id));
+    // Lesson 11's seccomp filter, unless --security-opt seccomp=unconfined;
+    // the tiny init with --init. The OCI config has a field for neither
+    // (its seccomp field is a whole profile): annotations of nslab's own.
+    let seccomp = if options.unconfined {
+        "unconfined"
+    } else {
+        "default"
+    };
+    let mut annotations = json!({crate::lockdown::seccomp::ANNOTATION: seccomp});
     if options.init {
-        config["annotations"] = json!({crate::tiny_init::ANNOTATION: "true"});
+        annotations[crate::tiny_init::ANNOTATION] = json!("true");
     }
+    config["annotations"] = annotations;
     Ok(config)
 }
 

@@ -56,6 +56,18 @@ pub struct RunArgs {
     /// Run a tiny init as PID 1, which reaps orphans and passes signals on
     #[arg(long)]
     pub init: bool,
+    /// seccomp=unconfined: leave out lesson 11's seccomp filter (the only option known)
+    #[arg(long, value_name = "OPTION", value_parser = parse_security_opt)]
+    pub security_opt: Vec<String>,
+}
+
+fn parse_security_opt(text: &str) -> Result<String, String> {
+    match text {
+        "seccomp=unconfined" => Ok(text.to_string()),
+        _ => Err(format!(
+            "{text:?}: nslab knows only seccomp=unconfined (lesson 11's filter is on otherwise)"
+        )),
+    }
 }
 
 fn parse_hostname(text: &str) -> Result<String, String> {
@@ -96,7 +108,7 @@ impl RunArgs {
             net: "bridge".into(),
             ..RunArgs::default()
         };
-        let checks: [(&'static str, bool); 16] = [
+        let checks: [(&'static str, bool); 17] = [
             ("-d", self.detach),
             ("--rm", self.rm),
             ("--name", self.name.is_some()),
@@ -113,6 +125,7 @@ impl RunArgs {
             ("--cpus", self.cpus.is_some()),
             ("--pids-limit", self.pids_limit.is_some()),
             ("--init", self.init),
+            ("--security-opt", !self.security_opt.is_empty()),
         ];
         checks
             .into_iter()
@@ -176,6 +189,7 @@ impl RunArgs {
                 remove: self.rm,
                 detach: self.detach,
                 interactive: self.interactive,
+                unconfined: !self.security_opt.is_empty(),
             },
         })
     }

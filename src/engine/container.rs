@@ -52,6 +52,9 @@ pub struct RunOptions {
     pub detach: bool,
     /// `-i`.
     pub interactive: bool,
+    /// `--security-opt seccomp=unconfined`: no seccomp filter.
+    #[serde(default)]
+    pub unconfined: bool,
 }
 
 /// One `-v`: a host directory bind-mounted into the container.

@@ -127,6 +127,13 @@ const X32_BIT: libc::c_long = 0x4000_0000;
 #[cfg(target_arch = "x86_64")]
 const X32_OWN_NUMBERS: &[(&str, libc::c_long)] = &[("kexec_load", 528)];
 
+/// The annotation with which a config.json asks nslab's runtime for this
+/// default filter (`"default"`), there being no profile reader: the OCI
+/// `linux.seccomp` field holds a whole profile, which nslab refuses. The
+/// engine sets it for every container, as docker applies its default
+/// profile; `"unconfined"`, or no annotation, installs none.
+pub const ANNOTATION: &str = "org.nslab.seccomp";
+
 /// The default filter, compiled: a deny list with `EPERM`, and `clone3`
 /// answered `ENOSYS`. Two programs, as seccompiler gives each one action
 /// on a match; the kernel runs every installed filter and takes the

@@ -295,10 +295,28 @@ pub fn to_spec(config: &oci::Spec, bundle: &Path, id: &str) -> Result<Spec, Runt
             return Err(unsupported(field, "not supported by nslab"));
         }
     }
+    // Lesson 11's own filter, when an annotation asks for it: the engine's
+    // containers get it, as docker's get docker's default profile.
+    let seccomp_annotation = crate::lockdown::seccomp::ANNOTATION;
+    let seccomp = match config
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(seccomp_annotation))
+        .map(String::as_str)
+    {
+        None | Some("unconfined") => false,
+        Some("default") => true,
+        Some(other) => {
+            return Err(unsupported(
+                &format!("annotations.{seccomp_annotation}"),
+                &format!("{other:?}: write \"default\" (lesson 11's filter) or \"unconfined\""),
+            ))
+        }
+    };
     spec.lockdown = Some(Lockdown {
         capabilities: read_capabilities(process.capabilities())?,
         no_new_privs: process.no_new_privileges().unwrap_or(false),
-        seccomp: false,
+        seccomp,
         masked: linux
             .masked_paths()
             .as_deref()
@@ -692,6 +710,31 @@ mod tests {
                 "{refused}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn the_seccomp_annotation_asks_for_lesson_11s_filter() {
+        let bundle =
+            std::env::temp_dir().join(format!("nslab-seccomp-test-{}", std::process::id()));
+        std::fs::create_dir_all(bundle.join("rootfs")).unwrap();
+        let with = |value: Option<&str>| {
+            let mut config = default_config();
+            config.set_annotations(value.map(|v| {
+                [(
+                    crate::lockdown::seccomp::ANNOTATION.to_string(),
+                    v.to_string(),
+                )]
+                .into()
+            }));
+            to_spec(&config, &bundle, "t1")
+        };
+        let seccomp = |spec: Spec| spec.lockdown.map(|l| l.seccomp);
+        assert_eq!(seccomp(with(None).unwrap()), Some(false));
+        assert_eq!(seccomp(with(Some("default")).unwrap()), Some(true));
+        assert_eq!(seccomp(with(Some("unconfined")).unwrap()), Some(false));
+        let error = with(Some("strict")).unwrap_err().to_string();
+        assert!(error.contains("org.nslab.seccomp"), "{error}");
+        let _ = std::fs::remove_dir_all(&bundle);
     }
 
     #[test]
