@@ -710,6 +710,14 @@ fn dot_dot_is_refused() {
     );
     assert!(!f.dir.path().join("state/images/escape").exists());
     assert!(!f.dir.path().join("state/images/tmp/escape").exists());
+    // Alone in its tar, the entry is refused by name too, not taken for
+    // "not a tar archive".
+    assert_refused(
+        Tarball::new()
+            .raw(b"../../alone", EntryType::Regular, None, b"x", (0, 0))
+            .finish(),
+        "../../alone",
+    );
 }
 
 #[test]

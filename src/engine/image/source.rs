@@ -260,8 +260,13 @@ enum Located {
 fn index_tar(file: File) -> Result<BTreeMap<String, Member>, Option<io::Error>> {
     let mut archive = tar::Archive::new(file);
     let mut members = BTreeMap::new();
+    // A tar whose every name climbs out (`../../x`) is still a tar: its
+    // extraction refuses the entry by name, which says more than "not a
+    // tar archive".
+    let mut any_entry = false;
     for entry in archive.entries_with_seek().map_err(Some)? {
         let entry = entry.map_err(Some)?;
+        any_entry = true;
         let Some(name) = normalize(&String::from_utf8_lossy(&entry.path_bytes())) else {
             continue;
         };
@@ -292,7 +297,7 @@ fn index_tar(file: File) -> Result<BTreeMap<String, Member>, Option<io::Error>> 
             },
         );
     }
-    if members.is_empty() {
+    if !any_entry {
         return Err(None);
     }
     Ok(members)
