@@ -624,6 +624,27 @@ fn run_it_gives_a_shell_a_terminal_of_its_own() {
     // read what was typed.
     assert!(out.contains("/dev/pts/0"), "{out}");
     assert!(out.contains("42"), "{out}");
+    // Its terminal has our size from the first instant, and follows ours
+    // when it changes (SIGWINCH).
+    let run = format!(
+        "{NSLAB} --root {} run -it --rm --net none busybox sh -c \\\"stty size; sleep 1; stty size\\\"",
+        lab.root().display()
+    );
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        &format!(
+            "sleep 3 | script -qec \"sh -c 'stty rows 30 cols 100; {run} & sleep 0.5; stty rows 40 cols 120; wait'\" /dev/null"
+        ),
+    ]);
+    lab.script_env(&mut cmd);
+    let (code, out, err) = common::run(&mut cmd);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["30", "100", "40", "120"],
+        "{out}"
+    );
     // exec -it: a terminal for the new process too; its status is ours.
     let (code, _, err) = lab.nslab(&[
         "run", "-d", "--name", "box", "--net", "none", "busybox", "sleep", "600",
@@ -739,7 +760,8 @@ fn rm_goes_on_past_a_wrong_name_and_oom_kills_are_said() {
 fn engine_containers_get_lesson_11s_seccomp_filter_unless_unconfined() {
     require_root!();
     let lab = Lab::new("seccomp");
-    let script = "grep '^Seccomp:' /proc/self/status; unshare -U true 2>/dev/null && echo unshared; true";
+    let script =
+        "grep '^Seccomp:' /proc/self/status; unshare -U true 2>/dev/null && echo unshared; true";
     let (code, out, err) = lab.nslab(&[
         "run", "--rm", "--net", "none", "busybox", "sh", "-c", script,
     ]);

@@ -498,6 +498,7 @@ fn exec_with_terminal(
         Ok(nix::unistd::ForkResult::Parent { child }) => {
             let relayed = console.receive().map(|master| {
                 super::console::copy_size(&master);
+                super::console::follow_size(&master);
                 let raw = super::console::RawMode::enter();
                 (super::console::relay(master, true), raw)
             });

@@ -122,12 +122,40 @@ impl Drop for RawMode {
 /// TIOCSWINSZ: ioctl_tty(2)), so full-screen programs fit.
 pub fn copy_size(master: &OwnedFd) {
     let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    // Standard input's terminal, or else standard output's, as RawMode.
     // SAFETY: TIOCGWINSZ fills a winsize; TIOCSWINSZ reads one.
     unsafe {
-        if libc::ioctl(0, libc::TIOCGWINSZ, &mut size) == 0 {
-            libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size);
+        for fd in [0, 1] {
+            if libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) == 0 {
+                libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size);
+                return;
+            }
         }
     }
+}
+
+/// Keeps the container's terminal the size of ours: a thread takes each
+/// SIGWINCH (sent to us when the user resizes the window) with
+/// sigwait(2) and copies the size again; the kernel then sends the
+/// container's foreground programs their own SIGWINCH (ioctl_tty(2),
+/// TIOCSWINSZ). SIGWINCH is blocked first, in this thread, so that every
+/// thread started after it (the relays) has it blocked too and only the
+/// waiting thread takes it.
+pub fn follow_size(master: &OwnedFd) {
+    let Ok(master) = master.try_clone() else {
+        return;
+    };
+    let mut winch = nix::sys::signal::SigSet::empty();
+    winch.add(nix::sys::signal::Signal::SIGWINCH);
+    if winch.thread_block().is_err() {
+        return;
+    }
+    // Not joined: it waits for the next resize until the process exits.
+    std::thread::spawn(move || {
+        while winch.wait().is_ok() {
+            copy_size(&master);
+        }
+    });
 }
 
 /// Copies the container's terminal to our standard output until it

@@ -98,7 +98,9 @@ pub fn supervise(
     // -t: our terminal raw, its size given to the container's, bytes
     // copied both ways (only out, for -d: into the log).
     let relay = held.terminal.take().map(|master| {
-        super::console::copy_size(&master);
+        if !container.options.detach {
+            super::console::follow_size(&master);
+        }
         let interactive = container.options.interactive && !container.options.detach;
         // Raw even without -i: the container's terminal already turned
         // each "\n" into "\r\n"; ours must not do it a second time.
@@ -200,6 +202,17 @@ fn launch(
         None,
         console_path.as_deref(),
     )?;
+    // The init made its terminal before it began to wait on its FIFO, and
+    // sent the master: taken now, and given our terminal's size before
+    // `start`, so that the program's first look at its size is right.
+    let terminal = match &console {
+        Some(console) => {
+            let master = console.receive()?;
+            super::console::copy_size(&master);
+            Some(master)
+        }
+        None => None,
+    };
     let record = Record::load(&engine.root, &container.id)?;
     let init = Pid::from_raw(record.init.pid);
     container.init = Some(record.init);
@@ -215,12 +228,6 @@ fn launch(
     };
     lifecycle::start(&engine.root, &container.id)?;
     // ANCHOR_END: between
-    // The init takes its terminal after `start` lets it past the FIFO,
-    // and sends the master then.
-    let terminal = match &console {
-        Some(console) => Some(console.receive()?),
-        None => None,
-    };
     Ok((
         init,
         Held {
