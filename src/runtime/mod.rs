@@ -186,7 +186,7 @@ impl RuntimeError {
                 "`nslab delete {id}` removes the old one, or choose another id"
             )),
             RuntimeError::NoSuchContainer { .. } => {
-                Some("`nslab list` shows the containers under this --root".into())
+                Some("`nslab list` shows the runtime's containers under this --root, `nslab ps -a` the engine's".into())
             }
             RuntimeError::Unsupported { .. } => Some(
                 "edit config.json (`nslab spec` writes one nslab runs), or use runc for this container".into(),
