@@ -54,8 +54,9 @@ pub const ANNOTATION: &str = "org.nslab.init";
 ///   `SIGKILL` from the host ends the init, and with it the namespace);
 /// - `SIGCHLD`, the init's own: it means "something ended, reap it";
 /// - the signals the kernel sends a thread for its own fault (`SIGSEGV`,
-///   `SIGBUS`, `SIGILL`, `SIGFPE`, `SIGTRAP`, `SIGSYS`, `SIGABRT`): they
-///   are about the init, not the program.
+///   `SIGBUS`, `SIGILL`, `SIGFPE`, `SIGTRAP`, `SIGSYS`), and `SIGABRT`,
+///   which abort(3) raises in the process itself: they are about the
+///   init, not the program.
 ///
 /// Real-time signals (`SIGRTMIN+n`) are not forwarded.
 pub fn forwarded() -> SigSet {

@@ -450,6 +450,16 @@ fn a_killed_engine_or_monitor_leaves_a_container_rm_f_cleans() {
     let ids = lab.container_ids();
     assert_eq!(lab.nslab(&["rm", "lost"]).0, 0);
     lab.assert_clean(&ids);
+
+    // What a run killed while it made the directory leaves: no record.
+    // Not listed, not found by rm, but rm -f of its whole id removes it.
+    let id = "0123456789abcdef".repeat(4);
+    std::fs::create_dir_all(lab.state().join("containers").join(&id).join("upper")).unwrap();
+    assert!(!lab.nslab(&["ps", "-aq"]).1.contains(&id[..12]));
+    assert_eq!(lab.nslab(&["rm", &id]).0, 1);
+    let (code, _, err) = lab.nslab(&["rm", "-f", &id]);
+    assert_eq!(code, 0, "{err}");
+    lab.assert_clean(&[id]);
 }
 
 #[test]

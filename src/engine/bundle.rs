@@ -139,7 +139,9 @@ pub fn config(
         .map(|c| c.to_string())
         .collect();
     process["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
-    // The RLIMIT_NOFILE of `nslab spec` (1024) is runc's; docker raises it.
+    // No rlimits: the container keeps the engine's own, as docker's keep
+    // dockerd's, rather than the RLIMIT_NOFILE 1024 of `nslab spec`
+    // (runc's), which a server with many connections outgrows.
     process["rlimits"] = json!([]);
     let mounts = config["mounts"].as_array_mut().ok_or("no mounts")?;
     for volume in &options.volumes {

@@ -68,7 +68,10 @@ pub fn run(engine: &Engine, request: RunRequest) -> Result<i32, EngineError> {
         finished: None,
         oom_killed: false,
     };
-    make_dirs(engine, &container)?;
+    if let Err(error) = make_dirs(engine, &container) {
+        let _ = fs::remove_dir_all(container.dir(engine));
+        return Err(error);
+    }
     // The record before the name: a name is held while its holder's
     // record exists, so one claimed before it would look stale to a
     // second `run --name` racing this one.
@@ -77,8 +80,10 @@ pub fn run(engine: &Engine, request: RunRequest) -> Result<i32, EngineError> {
         .and_then(|()| claim(engine, &mut container, request.name.is_some()))
         .and_then(|()| container.save(engine));
     if let Err(error) = claimed {
-        // Not `remove`: the name may be another container's.
+        // Nothing is mounted yet; the name, if claimed, is not given back
+        // here: `release_name` would, but only while it is still ours.
         let _ = fs::remove_dir_all(container.dir(engine));
+        container::release_name(engine, &container.name, &container.id);
         return Err(error);
     }
     let layers = store.layer_dirs(&image);
@@ -98,7 +103,9 @@ pub fn run(engine: &Engine, request: RunRequest) -> Result<i32, EngineError> {
         &mut |_| {},
     );
     if container.options.remove || result.is_err() {
-        remove(engine, &container);
+        if let Err(error) = remove(engine, &container) {
+            eprintln!("nslab: {}", super::describe(&error));
+        }
     }
     result
 }
@@ -139,21 +146,30 @@ fn detach(
     layers: Vec<std::path::PathBuf>,
     tty: bool,
 ) -> Result<i32, EngineError> {
-    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| EngineError::Monitor(format!("pipe: {e}")))?;
+    // pipe2(2): the monitor's one line back, "ok" or why not.
+    let (read_end, write_end) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok(ends) => ends,
+        Err(e) => {
+            let _ = remove(engine, &container);
+            return Err(EngineError::Monitor(format!("pipe: {e}")));
+        }
+    };
     let log = container.dir(engine).join("log");
     // SAFETY: the engine is single-threaded here; the child goes on with
-    // ordinary Rust code, as lesson 00's children do.
+    // ordinary Rust code, as lesson 00's children do. fork(2).
     match unsafe { nix::unistd::fork() } {
-        Err(e) => Err(EngineError::Monitor(format!("fork: {e}"))),
+        Err(e) => {
+            let _ = remove(engine, &container);
+            Err(EngineError::Monitor(format!("fork: {e}")))
+        }
         Ok(nix::unistd::ForkResult::Child) => {
             drop(read_end);
             // Its own session: the terminal's Ctrl-C and hang-up are not
             // for it (setsid(2)).
             let _ = nix::unistd::setsid();
             let _ = redirect(0, "/dev/null", false);
-            let _ = redirect(1, &log.display().to_string(), true);
-            let _ = redirect(2, &log.display().to_string(), true);
+            let logged = redirect(1, &log.display().to_string(), true)
+                .and_then(|()| redirect(2, &log.display().to_string(), true));
             // Said once, then closed: `nslab run -d` reads one line.
             let mut word = Some(fs::File::from(write_end));
             let mut said = |result: Result<(), String>| {
@@ -165,9 +181,17 @@ fn detach(
                     let _ = writeln!(pipe, "{line}");
                 }
             };
+            if let Err(error) = logged {
+                said(Err(format!("its log {}: {error}", log.display())));
+                let _ = remove(engine, &container);
+                // SAFETY: nothing to unwind in this child.
+                unsafe { libc::_exit(1) }
+            }
             let _ = monitor::supervise(engine, &mut container, image, layers, tty, &mut said);
             if container.options.remove {
-                remove(engine, &container);
+                if let Err(error) = remove(engine, &container) {
+                    eprintln!("nslab: {}", super::describe(&error));
+                }
             }
             // SAFETY: the monitor's work is done; nothing to unwind.
             unsafe { libc::_exit(0) }
@@ -184,10 +208,10 @@ fn detach(
                     Ok(0)
                 }
                 other => {
-                    remove(engine, &container);
+                    let _ = remove(engine, &container);
                     Err(EngineError::Monitor(
                         other
-                            .unwrap_or("the monitor ended without a word")
+                            .unwrap_or("its monitor died before it said whether it started")
                             .to_string(),
                     ))
                 }
@@ -211,7 +235,7 @@ fn redirect(fd: i32, path: &str, append: bool) -> std::io::Result<()> {
 /// Removes everything a container has: the runtime's record and cgroup,
 /// its root's mount, its directory (never through a mount point), its
 /// name. Its process must have ended.
-fn remove(engine: &Engine, container: &Container) {
+fn remove(engine: &Engine, container: &Container) -> Result<(), EngineError> {
     monitor::finish(engine, container, None);
     let dir = container.dir(engine);
     // Everything but the record first, the record last, then the name: a
@@ -220,18 +244,43 @@ fn remove(engine: &Engine, container: &Container) {
     let entries = fs::read_dir(&dir).into_iter().flatten().flatten();
     for path in entries.map(|entry| entry.path()).filter(|p| *p != record) {
         let removed = if path.is_dir() && !path.is_symlink() {
-            crate::rootfs::remove_tree(&path).map_err(|e| e.to_string())
+            crate::rootfs::remove_tree(&path).map_err(|e| std::io::Error::other(e.to_string()))
         } else {
-            fs::remove_file(&path).map_err(|e| e.to_string())
+            fs::remove_file(&path)
         };
-        if let Err(error) = removed {
-            crate::narrate::warning(format!("{}: {error}", path.display()));
-            return;
-        }
+        removed.map_err(|source| EngineError::File {
+            step: "remove (the container stays listed: fix this, then `nslab rm` it again)",
+            path: path.clone(),
+            source,
+        })?;
     }
     let _ = fs::remove_file(&record);
     let _ = fs::remove_dir(&dir);
     container::release_name(engine, &container.name, &container.id);
+    Ok(())
+}
+
+/// A directory under `containers/` with no readable record (a `run`
+/// killed while it made it): a record just good enough for [`remove`].
+fn orphan(engine: &Engine, id: &str) -> Option<Container> {
+    let dir = engine.containers_dir().join(id);
+    (container::is_id(id) && dir.is_dir() && !dir.join("container.json").exists()).then(|| {
+        Container {
+            id: id.to_string(),
+            name: String::new(),
+            image: String::new(),
+            image_id: String::new(),
+            command: Vec::new(),
+            created: String::new(),
+            options: RunOptions::default(),
+            address: None,
+            monitor: None,
+            init: None,
+            exit_code: None,
+            finished: None,
+            oom_killed: false,
+        }
+    })
 }
 
 /// Prints `line`; a reader that went away (`| head -1`) is not an error
@@ -422,7 +471,14 @@ pub fn kill(engine: &Engine, name: &str, signal: &str) -> Result<i32, EngineErro
 /// ones first.
 pub fn rm(engine: &Engine, names: &[String], force: bool) -> Result<i32, EngineError> {
     for_each_name(names, |name| {
-        let container = container::resolve(engine, name)?;
+        let container = match container::resolve(engine, name) {
+            Ok(container) => container,
+            // `rm -f ID` of what a killed `run` left without a record.
+            Err(error) => match orphan(engine, name).filter(|_| force) {
+                Some(orphan) => return remove(engine, &orphan),
+                None => return Err(error),
+            },
+        };
         let status = container.status();
         if status == Status::Running || status == Status::Created {
             if !force {
@@ -441,8 +497,7 @@ pub fn rm(engine: &Engine, names: &[String], force: bool) -> Result<i32, EngineE
             wait_recorded(engine, &container);
         }
         let now = Container::load(engine, &container.id).unwrap_or(container);
-        remove(engine, &now);
-        Ok(())
+        remove(engine, &now)
     })
 }
 
@@ -488,7 +543,7 @@ fn exec_with_terminal(
             let code = match exec::exec(&engine.root, &container.id, &request) {
                 Ok(code) => code,
                 Err(error) => {
-                    eprintln!("nslab: {error}");
+                    eprintln!("nslab: {}", super::describe(&error.into()));
                     126
                 }
             };
@@ -496,18 +551,41 @@ fn exec_with_terminal(
             unsafe { libc::_exit(code) }
         }
         Ok(nix::unistd::ForkResult::Parent { child }) => {
-            let relayed = console.receive().map(|master| {
+            use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+            // The master, unless the child failed before it connected
+            // (it then said why on our standard error): waiting for it
+            // alone would wait for ever.
+            let mut ended = None;
+            let master = loop {
+                match console.try_receive() {
+                    Ok(Some(master)) => break Some(master),
+                    Ok(None) => {}
+                    Err(error) => {
+                        eprintln!("nslab: {}", super::describe(&error));
+                        break None;
+                    }
+                }
+                match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::StillAlive) => std::thread::sleep(Duration::from_millis(2)),
+                    status => {
+                        ended = Some(status);
+                        break None;
+                    }
+                }
+            };
+            let relayed = master.map(|master| {
                 super::console::copy_size(&master);
                 super::console::follow_size(&master);
                 let raw = super::console::RawMode::enter();
                 (super::console::relay(master, true), raw)
             });
-            let code = match nix::sys::wait::waitpid(child, None) {
-                Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => code,
-                Ok(nix::sys::wait::WaitStatus::Signaled(_, signal, _)) => 128 + signal as i32,
+            let status = ended.unwrap_or_else(|| waitpid(child, None));
+            let code = match status {
+                Ok(WaitStatus::Exited(_, code)) => code,
+                Ok(WaitStatus::Signaled(_, signal, _)) => 128 + signal as i32,
                 _ => 255,
             };
-            if let Ok((output, raw)) = relayed {
+            if let Some((output, raw)) = relayed {
                 let _ = output.join();
                 drop(raw);
             }
@@ -563,9 +641,18 @@ pub fn commit(engine: &Engine, name: &str, reference: Option<&str>) -> Result<i3
         } else {
             env
         },
-        cmd: container.command.clone(),
-        entrypoint: Vec::new(),
-        working_dir: process["cwd"].as_str().unwrap_or("/").to_string(),
+        // Entrypoint and Cmd as the container had them: its command is
+        // the image's entrypoint followed by its Cmd (bundle::command).
+        cmd: container
+            .command
+            .strip_prefix(parent.config.entrypoint.as_slice())
+            .unwrap_or(&container.command)
+            .to_vec(),
+        entrypoint: parent.config.entrypoint.clone(),
+        working_dir: process["cwd"]
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| parent.config.working_dir.clone()),
         user: container
             .options
             .user

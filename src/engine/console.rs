@@ -31,11 +31,22 @@ impl Console {
     pub fn listen() -> Result<Console, EngineError> {
         let path = std::env::temp_dir().join(format!("nslab-console-{}.sock", std::process::id()));
         let _ = std::fs::remove_file(&path);
+        // Only root can connect: the socket file is made with root's umask
+        // (0755 at most), and connecting needs write permission (unix(7)).
         let listener = UnixListener::bind(&path).map_err(|source| EngineError::File {
             step: "listen on the console socket",
             path: path.clone(),
             source,
         })?;
+        // Not blocking: whoever waits for the runtime's connection must be
+        // able to give up if the runtime failed before it connected.
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| EngineError::File {
+                step: "make non-blocking",
+                path: path.clone(),
+                source,
+            })?;
         Ok(Console { listener, path })
     }
 
@@ -45,13 +56,28 @@ impl Console {
     }
 
     /// Takes the one connection the runtime made and the master it sent:
-    /// one `SCM_RIGHTS` message (unix(7)).
+    /// one `SCM_RIGHTS` message (unix(7)). The runtime's `create` has
+    /// connected and the init has sent it by the time `create` returns.
     pub fn receive(&self) -> Result<OwnedFd, EngineError> {
+        self.try_receive()?.ok_or_else(|| {
+            EngineError::Monitor("the terminal: the container sent no terminal".into())
+        })
+    }
+
+    /// [`Console::receive`], or `None` if the runtime has not connected
+    /// (yet): the caller checks whether it is still running, and asks
+    /// again.
+    pub fn try_receive(&self) -> Result<Option<OwnedFd>, EngineError> {
         let failed = |why: String| EngineError::Monitor(format!("the terminal: {why}"));
-        let (stream, _) = self
-            .listener
-            .accept()
-            .map_err(|e| failed(format!("accept: {e}")))?;
+        let stream = match self.listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(failed(format!("accept: {e}"))),
+        };
+        // The connection blocks: the master may be a moment behind it.
+        stream
+            .set_nonblocking(false)
+            .map_err(|e| failed(format!("the connection: {e}")))?;
         let mut payload = [0u8; 64];
         let mut iov = [IoSliceMut::new(&mut payload)];
         let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
@@ -66,7 +92,7 @@ impl Console {
             if let ControlMessageOwned::ScmRights(fds) = control {
                 if let Some(fd) = fds.first() {
                     // SAFETY: the kernel just gave this process the descriptor.
-                    return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+                    return Ok(Some(unsafe { OwnedFd::from_raw_fd(*fd) }));
                 }
             }
         }

@@ -79,7 +79,7 @@ impl std::str::FromStr for Volume {
             [host, container, mode] => (*host, *container, *mode),
             _ => {
                 return Err(
-                    "use HOSTDIR:CTRDIR or HOSTDIR:CTRDIR:ro (named volumes are not done)".into(),
+                    "use HOSTDIR:CTRDIR or HOSTDIR:CTRDIR:ro (-v splits at ':', so neither path may hold one; named volumes are not done)".into(),
                 )
             }
         };
@@ -89,7 +89,9 @@ impl std::str::FromStr for Volume {
             ));
         }
         if !container.starts_with('/') {
-            return Err(format!("{container:?} must be an absolute path inside"));
+            return Err(format!(
+                "the container path {container:?} must be absolute, such as /data"
+            ));
         }
         if Path::new(container)
             .components()
@@ -109,7 +111,9 @@ impl std::str::FromStr for Volume {
             other => return Err(format!("{other:?} is not a mode: use ro or rw")),
         };
         if !Path::new(host).exists() {
-            return Err(format!("{host} does not exist on the host"));
+            return Err(format!(
+                "{host} does not exist on the host: make it first (mkdir -p {host}); nslab does not, where docker would"
+            ));
         }
         Ok(Volume {
             host: host.into(),
@@ -255,8 +259,8 @@ pub fn is_id(text: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// A new id: 32 random bytes from the kernel (getrandom(2) behind
-/// /dev/urandom), in hex. Never all digits: the runtime keeps ids of
+/// A new id: 32 random bytes from the kernel's `/dev/urandom`
+/// (random(4)), in hex. Never all digits: the runtime keeps ids of
 /// digits only for the lessons.
 pub fn new_id() -> Result<String, EngineError> {
     loop {
@@ -326,41 +330,62 @@ pub fn claim_name(engine: &Engine, name: &str, id: &str) -> Result<(), EngineErr
         source,
     })?;
     let link = dir.join(name);
-    for _ in 0..2 {
-        match std::os::unix::fs::symlink(id, &link) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let holder = fs::read_link(&link)
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default();
-                // Held while its record exists: `rm` removes the record
-                // last of the container's files, the name after it.
-                if engine
-                    .containers_dir()
-                    .join(&holder)
-                    .join("container.json")
-                    .exists()
-                {
-                    return Err(EngineError::NameInUse {
-                        name: name.to_string(),
-                        id: holder.get(..12).unwrap_or(&holder).to_string(),
-                    });
-                }
+    match std::os::unix::fs::symlink(id, &link) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let holder = fs::read_link(&link)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            // Held while its record exists: `rm` removes the record
+            // last of the container's files, the name after it.
+            if engine
+                .containers_dir()
+                .join(&holder)
+                .join("container.json")
+                .exists()
+            {
+                return Err(EngineError::NameInUse {
+                    name: name.to_string(),
+                    id: holder.get(..12).unwrap_or(&holder).to_string(),
+                });
+            }
+            // A stale name, taken back under a lock on the names
+            // directory (flock(2)): two runs that both found it stale
+            // must not both remove a link and make their own, the
+            // second removing the first one's fresh link.
+            let names = fs::File::open(&dir).map_err(|source| EngineError::File {
+                step: "open",
+                path: dir.clone(),
+                source,
+            })?;
+            let _lock = nix::fcntl::Flock::lock(names, nix::fcntl::FlockArg::LockExclusive)
+                .map_err(|(_, errno)| EngineError::File {
+                    step: "lock",
+                    path: dir.clone(),
+                    source: errno.into(),
+                })?;
+            let still = fs::read_link(&link).map(|p| p.display().to_string()).ok();
+            if still.as_deref() == Some(holder.as_str()) {
                 let _ = fs::remove_file(&link);
             }
-            Err(source) => {
-                return Err(EngineError::File {
-                    step: "claim the name",
-                    path: link,
-                    source,
-                })
+            // Then symlink(2) again, still under the lock: it fails if
+            // another run got the name first.
+            match std::os::unix::fs::symlink(id, &link) {
+                Ok(()) => Ok(()),
+                Err(_) => Err(EngineError::NameInUse {
+                    name: name.to_string(),
+                    id: fs::read_link(&link)
+                        .map(|p| p.display().to_string().chars().take(12).collect())
+                        .unwrap_or_else(|_| "another run, at the same moment".into()),
+                }),
             }
         }
+        Err(source) => Err(EngineError::File {
+            step: "claim the name",
+            path: link,
+            source,
+        }),
     }
-    Err(EngineError::NameInUse {
-        name: name.to_string(),
-        id: "?".into(),
-    })
 }
 // ANCHOR_END: claim_name
 

@@ -140,7 +140,8 @@ pub enum EngineError {
     /// A port could not be published.
     #[error(transparent)]
     Proxy(#[from] proxy::ProxyError),
-    /// The monitor of a detached container failed before it started it.
+    /// A step of running the container failed: the monitor's word that
+    /// it did not start, a pipe, a fork, its terminal.
     #[error("the container did not start: {0}")]
     Monitor(String),
     /// A mount step (the root's overlay) failed.
@@ -164,11 +165,16 @@ impl EngineError {
             EngineError::Runtime(error) => error.hint(),
             EngineError::Overlay(error) => error.hint(),
             EngineError::Network(error) => error.hint(),
+            EngineError::Proxy(error) => error.hint(),
+            EngineError::InitLayer(error) => error.hint(),
             EngineError::NoSuchContainer(_) => {
                 Some("`nslab ps -a` lists the containers, by name and id".into())
             }
             EngineError::NameInUse { name, .. } => Some(format!(
                 "`nslab rm {name}` frees the name, or choose another with --name"
+            )),
+            EngineError::WrongStatus { name, status, .. } if status == "created" => Some(format!(
+                "it is starting: wait a moment, or `nslab rm -f {name}` stops its start and removes it"
             )),
             EngineError::WrongStatus { name, status, .. } if status == "running" => Some(format!(
                 "`nslab stop {name}` stops it first, or `nslab rm -f {name}` kills and removes it"

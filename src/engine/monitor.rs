@@ -13,7 +13,7 @@
 //!      │                   │ runtime create  (the init waits on exec.fifo)
 //!      │                   │ plug the veth into the init's namespace
 //!      │                   │ runtime start
-//!      ◀──── "started" ────┤
+//!      ◀────── "ok" ───────┤
 //!   prints the id          │ waitpid(init): the exit status, recorded
 //!                          │ runtime delete, unplug, unmount
 //! ```
@@ -21,8 +21,8 @@
 //! The create/start split of the runtime is what makes room for the
 //! network: the container's namespaces exist and its program has not run
 //! when the monitor plugs it in, so a server never starts without its
-//! address (issue of the first half: the reason `create` and `start` are
-//! two commands).
+//! address: the reason, told in the first half of chapter 12, that
+//! `create` and `start` are two commands.
 
 use super::container::{Container, Status};
 use super::image::ImageConfig;
@@ -108,6 +108,8 @@ pub fn supervise(
         (super::console::relay(master, interactive), raw)
     });
     // ANCHOR: ended
+    // The init is our child: the runtime's `create`, in this process,
+    // cloned it from here. So waitpid(2) tells us how it ended.
     let code = match crate::signals::wait_forwarding(init) {
         Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => code,
         Ok(nix::sys::wait::WaitStatus::Signaled(_, signal, _)) => 128 + signal as i32,
@@ -141,6 +143,15 @@ fn launch(
     let layers = Layers::of(engine, container);
     // The network first: a bridge's address goes into /etc/hosts.
     let (mode, join) = network_mode(engine, &container.options.network)?;
+    // The config first of all: what it refuses (an image whose user is a
+    // name) is refused before anything is leased or mounted.
+    let config = bundle::config(container, image, join.as_deref(), terminal).map_err(|reason| {
+        EngineError::BadFlag {
+            flag: "image",
+            value: container.image.clone(),
+            reason,
+        }
+    })?;
     let mut prepared = match &mode {
         Some(mode) => Some(net::prepare(mode, &engine.run_dir)?),
         None => None,
@@ -163,13 +174,6 @@ fn launch(
         userxattr: false,
     };
     overlay.mount(&layers.rootfs)?;
-    let config = bundle::config(container, image, join.as_deref(), terminal).map_err(|reason| {
-        EngineError::BadFlag {
-            flag: "the image's config",
-            value: container.image.clone(),
-            reason,
-        }
-    })?;
     let config_path = container.dir(engine).join("config.json");
     fs::write(
         &config_path,
@@ -189,6 +193,24 @@ fn launch(
         true => None,
     };
     let dir = container.dir(engine);
+    // `container:NAME` joins by pid: checked again just before the clone,
+    // so that a pid freed and reused since is never joined.
+    if let Some(name) = container.options.network.strip_prefix("container:") {
+        network_mode(engine, &container.options.network)?;
+        let target = super::container::resolve(engine, name)?;
+        let same = join.as_deref()
+            == target
+                .init
+                .map(|init| format!("/proc/{}/ns/net", init.pid))
+                .as_deref();
+        if !same {
+            return Err(EngineError::WrongStatus {
+                status: target.status().to_string(),
+                name: target.name,
+                what: "it ended while this container was being made".into(),
+            });
+        }
+    }
     let console = match terminal {
         true => Some(super::console::Console::listen()?),
         false => None,
@@ -330,7 +352,7 @@ pub fn finish(engine: &Engine, container: &Container, _init: Option<Pid>) {
     // Its monitor killed, nobody gave its address back: the lease, its
     // veth end and, if it was the last, the bridge go now.
     let monitor_gone = !container.monitor.is_some_and(|m| m.is_running());
-    if container.options.network == "bridge" && container.address.is_some() && monitor_gone {
+    if container.options.network == "bridge" && monitor_gone {
         let _ = net::release_stale(&engine.run_dir);
     }
 }
@@ -360,10 +382,10 @@ fn remove_cgroups(id: &str) {
 /// `rm` from finishing; the mount goes when the last user leaves.
 pub fn unmount_root(engine: &Engine, container: &Container) {
     let rootfs = Layers::of(engine, container).rootfs;
-    let mounted = fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .any(|line| line.split(' ').nth(4) == Some(&rootfs.display().to_string()));
+    // The mount table's paths have their spaces escaped (\040):
+    // compared once unescaped, as the rootfs module reads them.
+    let mountinfo = fs::read("/proc/self/mountinfo").unwrap_or_default();
+    let mounted = crate::rootfs::mount_points(&mountinfo).contains(&rootfs);
     if mounted {
         crate::narrate::syscall(format!(
             "umount2({:?}, MNT_DETACH)",

@@ -189,7 +189,7 @@ fn bind_reason(address: &SocketAddrV4, source: &io::Error) -> String {
         ),
         io::ErrorKind::PermissionDenied => format!(
             ": ports below 1024 need root (CAP_NET_BIND_SERVICE); publish a higher host port, such as {}",
-            8000 + port
+            port.saturating_add(8000)
         ),
         io::ErrorKind::AddrNotAvailable => format!(
             ": {} is not an address of this host (`ip -4 addr` lists them)",
@@ -206,7 +206,7 @@ impl ProxyError {
             ProxyError::Bind { address, source } if source.kind() == io::ErrorKind::AddrInUse => {
                 Some(format!(
                     "stop what listens on port {port}, or publish another host port: -p {}:CTRPORT",
-                    address.port() + 1,
+                    address.port().checked_add(1).unwrap_or(address.port() - 1),
                     port = address.port()
                 ))
             }
