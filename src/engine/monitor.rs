@@ -140,7 +140,6 @@ fn launch(
     layer_dirs: Vec<PathBuf>,
     terminal: bool,
 ) -> Result<(Pid, Held), EngineError> {
-    let layers = Layers::of(engine, container);
     // The network first: a bridge's address goes into /etc/hosts.
     let (mode, join) = network_mode(engine, &container.options.network)?;
     // The config first of all: what it refuses (an image whose user is a
@@ -159,31 +158,8 @@ fn launch(
     container.address = prepared.as_ref().and_then(Prepared::address);
     container.monitor = ProcessId::of(std::process::id() as i32).ok();
     container.save(engine)?;
-    let host = bundle::hostname(container);
-    crate::init_layer::write(&layers.init, &host, container.address)?;
-    // The root: the init layer over the image's layers, under the
-    // container's own layer (lessons 09 and 10), mounted here, in the
-    // engine's mount namespace, as docker mounts it: the runtime finds a
-    // directory and pivots into it.
-    let mut lower = vec![layers.init.clone()];
-    lower.extend(layer_dirs);
-    let overlay = Overlay {
-        lower,
-        upper: layers.upper.clone(),
-        work: layers.work.clone(),
-        userxattr: false,
-    };
-    overlay.mount(&layers.rootfs)?;
-    let config_path = container.dir(engine).join("config.json");
-    fs::write(
-        &config_path,
-        serde_json::to_string_pretty(&config).unwrap_or_default(),
-    )
-    .map_err(|source| EngineError::File {
-        step: "write",
-        path: config_path,
-        source,
-    })?;
+    mount_root(engine, container, layer_dirs)?;
+    write_config(engine, container, &config)?;
     // Published ports bind before anything runs: a busy port fails here.
     // They are served (threads) only after the runtime has cloned the
     // container's process: the start sequence forks only a process with
@@ -193,24 +169,7 @@ fn launch(
         true => None,
     };
     let dir = container.dir(engine);
-    // `container:NAME` joins by pid: checked again just before the clone,
-    // so that a pid freed and reused since is never joined.
-    if let Some(name) = container.options.network.strip_prefix("container:") {
-        network_mode(engine, &container.options.network)?;
-        let target = super::container::resolve(engine, name)?;
-        let same = join.as_deref()
-            == target
-                .init
-                .map(|init| format!("/proc/{}/ns/net", init.pid))
-                .as_deref();
-        if !same {
-            return Err(EngineError::WrongStatus {
-                status: target.status().to_string(),
-                name: target.name,
-                what: "it ended while this container was being made".into(),
-            });
-        }
-    }
+    check_still_running(engine, container, join.as_deref())?;
     let console = match terminal {
         true => Some(super::console::Console::listen()?),
         false => None,
@@ -258,6 +217,72 @@ fn launch(
             terminal,
         },
     ))
+}
+
+/// The container's root: lesson 10's init layer written (with the
+/// address, if it has one), then the overlay of the init layer over the
+/// image's layers, under the container's own layer (lesson 09), mounted
+/// on `rootfs/` here, in the engine's mount namespace, as docker mounts
+/// it: the runtime finds a directory and pivots into it.
+fn mount_root(
+    engine: &Engine,
+    container: &Container,
+    layer_dirs: Vec<PathBuf>,
+) -> Result<(), EngineError> {
+    let layers = Layers::of(engine, container);
+    let host = bundle::hostname(container);
+    crate::init_layer::write(&layers.init, &host, container.address)?;
+    let mut lower = vec![layers.init.clone()];
+    lower.extend(layer_dirs);
+    let overlay = Overlay {
+        lower,
+        upper: layers.upper,
+        work: layers.work,
+        userxattr: false,
+    };
+    overlay.mount(&layers.rootfs)?;
+    Ok(())
+}
+
+/// The bundle's `config.json`, beside `rootfs/`.
+fn write_config(
+    engine: &Engine,
+    container: &Container,
+    config: &serde_json::Value,
+) -> Result<(), EngineError> {
+    let path = container.dir(engine).join("config.json");
+    let text = serde_json::to_string_pretty(config).unwrap_or_default();
+    fs::write(&path, text).map_err(|source| EngineError::File {
+        step: "write",
+        path,
+        source,
+    })
+}
+
+/// `container:NAME` joins by pid: checked again just before the clone,
+/// so that a pid freed and reused since `join` was worked out is never
+/// joined (the check of a process is by pid and start time).
+fn check_still_running(
+    engine: &Engine,
+    container: &Container,
+    join: Option<&str>,
+) -> Result<(), EngineError> {
+    let Some(name) = container.options.network.strip_prefix("container:") else {
+        return Ok(());
+    };
+    let target = super::container::resolve(engine, name)?;
+    let now = target
+        .init
+        .filter(|init| init.is_running())
+        .map(|init| format!("/proc/{}/ns/net", init.pid));
+    if now.as_deref() == join && join.is_some() {
+        return Ok(());
+    }
+    Err(EngineError::WrongStatus {
+        status: target.status().to_string(),
+        name: target.name,
+        what: "it ended while this container was being made".into(),
+    })
 }
 
 /// `--net`'s value as lesson 06's [`Network`] for what the monitor must
