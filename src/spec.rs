@@ -115,6 +115,9 @@ pub struct Process {
     pub umask: Option<u32>,
     /// Its OOM killer adjustment, -1000 to 1000 (`/proc/PID/oom_score_adj`).
     pub oom_score_adj: Option<i32>,
+    /// The size of a new terminal (`process.consoleSize`): rows and
+    /// columns, given to it before the program can ask.
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// A device node to make in the container's `/dev` (the runtime's

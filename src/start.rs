@@ -431,7 +431,7 @@ fn child_steps(
     // A terminal of its own, from the container's devpts, its master sent
     // to whoever asked.
     if let Some(socket) = spec.console {
-        crate::terminal::take_new_terminal(socket)?;
+        crate::terminal::take_new_terminal(socket, spec.process.console_size)?;
     }
     if let Some(before_exec) = in_child.before_exec {
         before_exec()?;

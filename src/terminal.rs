@@ -72,7 +72,7 @@ pub fn connect(path: &Path) -> Result<OwnedFd, TerminalError> {
 /// container's own devpts, this process its session leader with the slave
 /// as controlling terminal and as standard input, output and error, and
 /// the master sent over `socket`.
-pub fn take_new_terminal(socket: RawFd) -> Result<(), TerminalError> {
+pub fn take_new_terminal(socket: RawFd, size: Option<(u16, u16)>) -> Result<(), TerminalError> {
     let failed = |step| move |source| TerminalError::Pty { step, source };
     narrate::syscall("posix_openpt(O_RDWR | O_NOCTTY)   # /dev/ptmx: the container's devpts");
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
@@ -88,6 +88,27 @@ pub fn take_new_terminal(socket: RawFd) -> Result<(), TerminalError> {
     .map_err(failed("open the slave"))?;
     // SAFETY: just opened, owned here.
     let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    // The size the config asks for (`process.consoleSize`), set before the
+    // program runs: one that asks at once must not see 0x0. The engine's
+    // relay keeps it up to date after. ioctl_tty(2), TIOCSWINSZ.
+    if let Some((rows, columns)) = size {
+        narrate::syscall(format!(
+            "ioctl({name}, TIOCSWINSZ, {{ws_row={rows}, ws_col={columns}}})"
+        ));
+        let window = libc::winsize {
+            ws_row: rows,
+            ws_col: columns,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads a winsize; the descriptor is open.
+        if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSWINSZ, &window) } < 0 {
+            return Err(TerminalError::Pty {
+                step: "set its size",
+                source: Errno::last(),
+            });
+        }
+    }
     narrate::syscall(format!(
         "setsid(); ioctl({name}, TIOCSCTTY, 0); dup2 onto 0, 1, 2"
     ));

@@ -670,6 +670,20 @@ fn run_it_gives_a_shell_a_terminal_of_its_own() {
     let (code, out, err) = common::run(&mut cmd);
     assert_eq!(code, 6, "{out}{err}");
     assert!(out.contains("/dev/pts/"), "{out}");
+    // Its terminal has our size before the program runs
+    // (process.consoleSize), not 0x0.
+    let exec = format!(
+        "{NSLAB} --root {} exec -it box stty size",
+        lab.root().display()
+    );
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        &format!("sleep 1 | script -qec \"stty rows 31 cols 101; {exec}\" /dev/null"),
+    ]);
+    lab.script_env(&mut cmd);
+    let (code, out, err) = common::run(&mut cmd);
+    assert_eq!((code, out.trim()), (0, "31 101"), "{err}");
     let ids = lab.container_ids();
     assert_eq!(lab.nslab(&["rm", "-f", "box"]).0, 0);
     lab.assert_clean(&ids);

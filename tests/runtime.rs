@@ -807,3 +807,41 @@ fn a_second_container_joins_the_first_ones_namespaces_by_path() {
     let (code, _, err) = first.nslab(&["delete", "--force", "pod1"]);
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn a_terminal_is_made_inside_with_the_console_size_asked_for() {
+    require_root!();
+    let bundle = Bundle::new("console", &["stty", "size"]);
+    bundle.edit(|config| {
+        config["process"]["terminal"] = true.into();
+        config["process"]["consoleSize"] = serde_json::json!({"height": 33, "width": 99});
+    });
+    // The engine's side of --console-socket: listen, then take the master.
+    let console = nslab::engine::console::Console::listen().unwrap();
+    let (code, out, err) = bundle.nslab(&[
+        "create",
+        "--console-socket",
+        console.path().to_str().unwrap(),
+        "tty1",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let master = console.receive().expect("the master, sent during create");
+    let (code, _, err) = bundle.nslab(&["start", "tty1"]);
+    assert_eq!(code, 0, "{err}");
+    // What the program wrote on its terminal, until it closed (EIO).
+    let mut output = String::new();
+    let mut master = std::fs::File::from(master);
+    let _ = std::io::Read::read_to_string(&mut master, &mut output);
+    assert_eq!(
+        output.trim(),
+        "33 99",
+        "the size was set before the program ran"
+    );
+    assert!(wait_until(Duration::from_secs(5), || bundle
+        .state("tty1")
+        .0
+        == "stopped"));
+    let (code, _, err) = bundle.nslab(&["delete", "tty1"]);
+    assert_eq!(code, 0, "{err}");
+}

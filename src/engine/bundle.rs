@@ -8,7 +8,7 @@
 //! | `-e`, the image's `Env` | `process.env` |
 //! | `-w`, `WorkingDir` | `process.cwd` |
 //! | `-u`, `User` | `process.user` |
-//! | `-t` | `process.terminal` |
+//! | `-t` | `process.terminal`, and `process.consoleSize` from our terminal |
 //! | `--hostname` (the short id otherwise) | `hostname` |
 //! | `-v` | `mounts[]`, a `bind` |
 //! | `--net host` / `container:NAME` | `linux.namespaces`: no `network`, or one with a `path` |
@@ -117,6 +117,10 @@ pub fn config(
     process["args"] = json!(container.command);
     process["env"] = json!(environment(image, &host, &options.env));
     process["terminal"] = json!(terminal);
+    // The new terminal starts with the size of ours, if we have one.
+    if let Some((rows, columns)) = terminal.then(super::console::our_size).flatten() {
+        process["consoleSize"] = json!({"height": rows, "width": columns});
+    }
     let cwd = options
         .workdir
         .clone()

@@ -536,6 +536,7 @@ fn exec_with_terminal(
 ) -> Result<i32, EngineError> {
     let console = super::console::Console::listen()?;
     request.console_socket = Some(console.path().to_path_buf());
+    request.console_size = super::console::our_size();
     // SAFETY: single-threaded here; the child runs ordinary code and exits.
     match unsafe { nix::unistd::fork() } {
         Err(e) => Err(EngineError::Monitor(format!("fork: {e}"))),

@@ -144,6 +144,17 @@ impl Drop for RawMode {
     }
 }
 
+/// Our terminal's rows and columns (standard input's, or else standard
+/// output's), for the runtime's `process.consoleSize`.
+pub fn our_size() -> Option<(u16, u16)> {
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ fills a winsize.
+    [0, 1].into_iter().find_map(|fd| {
+        let ok = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } == 0;
+        (ok && size.ws_row > 0 && size.ws_col > 0).then_some((size.ws_row, size.ws_col))
+    })
+}
+
 /// Gives the container's terminal the size of ours (TIOCGWINSZ, then
 /// TIOCSWINSZ: ioctl_tty(2)), so full-screen programs fit.
 pub fn copy_size(master: &OwnedFd) {

@@ -436,6 +436,12 @@ fn read_process(process: &oci::Process) -> Result<Process, RuntimeError> {
         rlimits,
         umask: process.user().umask(),
         oom_score_adj: process.oom_score_adj(),
+        // A size a terminal cannot have (0, or over 65535) is left out.
+        console_size: process.console_size().and_then(|size| {
+            let rows = u16::try_from(size.height()).ok().filter(|r| *r > 0)?;
+            let columns = u16::try_from(size.width()).ok().filter(|c| *c > 0)?;
+            Some((rows, columns))
+        }),
     })
 }
 
@@ -710,6 +716,34 @@ mod tests {
                 "{refused}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn a_console_size_is_read_and_an_impossible_one_left_out() {
+        let bundle =
+            std::env::temp_dir().join(format!("nslab-console-test-{}", std::process::id()));
+        std::fs::create_dir_all(bundle.join("rootfs")).unwrap();
+        let with = |height: u64, width: u64| {
+            let mut config = default_config();
+            let size = oci::BoxBuilder::default()
+                .height(height)
+                .width(width)
+                .build()
+                .unwrap();
+            config
+                .process_mut()
+                .as_mut()
+                .unwrap()
+                .set_console_size(Some(size));
+            to_spec(&config, &bundle, "t1")
+                .unwrap()
+                .process
+                .console_size
+        };
+        assert_eq!(with(40, 120), Some((40, 120)));
+        assert_eq!(with(0, 120), None);
+        assert_eq!(with(70_000, 120), None);
+        let _ = std::fs::remove_dir_all(&bundle);
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub struct ExecRequest {
     pub tty: bool,
     /// Where to send the terminal's master.
     pub console_socket: Option<PathBuf>,
+    /// The new terminal's rows and columns (`process.consoleSize`).
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// The namespaces entered, in the order nsenter(1) uses: the user
@@ -99,6 +101,14 @@ fn exec_spec(record: &Record, id: &str, request: &ExecRequest) -> Result<Spec, R
         process.set_env(Some(env));
         if let Some(cwd) = &request.cwd {
             process.set_cwd(cwd.clone());
+        }
+        if let Some((rows, columns)) = request.console_size {
+            let size = oci_spec::runtime::BoxBuilder::default()
+                .height(u64::from(rows))
+                .width(u64::from(columns))
+                .build()
+                .ok();
+            process.set_console_size(size);
         }
     }
     config::to_spec(&oci_config, &record.bundle, id)
@@ -315,7 +325,8 @@ fn run_inside(spec: &Spec) -> Result<Infallible, String> {
     let text = |e: &dyn std::fmt::Display| e.to_string();
     crate::process::set_rlimits(&spec.process.rlimits).map_err(|e| text(&e))?;
     if let Some(socket) = spec.console {
-        crate::terminal::take_new_terminal(socket).map_err(|e| text(&e))?;
+        crate::terminal::take_new_terminal(socket, spec.process.console_size)
+            .map_err(|e| text(&e))?;
     }
     if let Some(lockdown) = &spec.lockdown {
         lockdown

@@ -546,6 +546,7 @@ pub fn main() -> ExitCode {
                 pid_file,
                 tty,
                 console_socket,
+                console_size: None,
             };
             exec::exec(&root, &id, &request)
         }
@@ -649,6 +650,7 @@ fn engine_command(
                 pid_file,
                 tty,
                 console_socket,
+                console_size: None,
             };
             commands::exec(&engine, &id, request)
         }
