@@ -77,6 +77,17 @@ pub fn to_spec(config: &oci::Spec, bundle: &Path, id: &str) -> Result<Spec, Runt
     }
     // Checked here, run by the lifecycle commands.
     super::hooks::from_config(config)?;
+    // Another platform's section: nothing of it can be done here.
+    for (set, field) in [
+        (config.solaris().is_some(), "solaris"),
+        (config.windows().is_some(), "windows"),
+        (config.vm().is_some(), "vm"),
+        (config.zos().is_some(), "zos"),
+    ] {
+        if set {
+            return Err(unsupported(field, "nslab runs Linux containers only"));
+        }
+    }
     let process = config
         .process()
         .as_ref()
@@ -219,6 +230,12 @@ pub fn to_spec(config: &oci::Spec, bundle: &Path, id: &str) -> Result<Spec, Runt
                 Ok(crate::cgroup::group::Hierarchy::V2(_))
             );
             kind = Some(if v2 { "cgroup2" } else { "tmpfs" }.into());
+        }
+        if mount.uid_mappings().is_some() || mount.gid_mappings().is_some() {
+            return Err(unsupported(
+                "mounts[].uidMappings",
+                "nslab makes no id-mapped mounts (mount_setattr(2), MOUNT_ATTR_IDMAP)",
+            ));
         }
         let generic = Generic::parse(
             mount.destination(),
@@ -404,6 +421,11 @@ fn read_process(process: &oci::Process) -> Result<Process, RuntimeError> {
         ),
         (process.io_priority().is_some(), "process.ioPriority"),
         (process.scheduler().is_some(), "process.scheduler"),
+        (
+            process.exec_cpu_affinity().is_some(),
+            "process.execCPUAffinity",
+        ),
+        (process.command_line().is_some(), "process.commandLine"),
         (process.user().username().is_some(), "process.user.username"),
     ] {
         if set {
@@ -716,6 +738,32 @@ mod tests {
                 "{refused}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn fields_of_other_platforms_and_unsupported_process_fields_are_named() {
+        let bundle = std::env::temp_dir().join(format!("nslab-fields-test-{}", std::process::id()));
+        std::fs::create_dir_all(bundle.join("rootfs")).unwrap();
+        let mut config = serde_json::to_value(default_config()).unwrap();
+        config["process"]["commandLine"] = "cmd.exe".into();
+        let with_line: oci::Spec = serde_json::from_value(config.clone()).unwrap();
+        let error = to_spec(&with_line, &bundle, "t1").unwrap_err().to_string();
+        assert!(error.contains("process.commandLine"), "{error}");
+        config["process"]
+            .as_object_mut()
+            .unwrap()
+            .remove("commandLine");
+        config["windows"] = serde_json::json!({"layerFolders": []});
+        let windows: oci::Spec = serde_json::from_value(config).unwrap();
+        let error = to_spec(&windows, &bundle, "t1").unwrap_err().to_string();
+        assert!(error.contains("windows"), "{error}");
+        let mut config = serde_json::to_value(default_config()).unwrap();
+        config["mounts"][0]["uidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+        let idmapped: oci::Spec = serde_json::from_value(config).unwrap();
+        let error = to_spec(&idmapped, &bundle, "t1").unwrap_err().to_string();
+        assert!(error.contains("mounts[].uidMappings"), "{error}");
+        let _ = std::fs::remove_dir_all(&bundle);
     }
 
     #[test]
