@@ -307,9 +307,14 @@ fn find_once(state_dir: &Path, extra_rootfs: &[PathBuf]) -> Result<Vec<Leftover>
     // Compared with mount points, which the kernel shows without symlinks.
     let state = fs::canonicalize(state_dir).ok();
     if let Some(state) = &state {
+        // The engine's containers' roots (`containers/ID/rootfs`) are the
+        // engine's to unmount (`nslab rm`): a running container's is not a
+        // leftover, and cleanup must never pull it from under it.
+        let engine = state.join("containers");
         let below = mount_points()?
             .into_iter()
-            .filter(|point| point.starts_with(state) && point != state);
+            .filter(|point| point.starts_with(state) && point != state)
+            .filter(|point| !point.starts_with(&engine));
         found.extend(below.map(Leftover::Mount));
     }
     found.extend(sysv_leftovers()?);

@@ -211,6 +211,10 @@ fn a_detached_container_has_logs_exec_stop_and_rm() {
             .starts_with("sh\0-c\0echo started"),
         "{out}"
     );
+    // The instructor's cleanup does not take a running container's root
+    // for a killed lesson's mount.
+    let (_, out, err) = lab.nslab(&["cleanup", "--dry-run"]);
+    assert!(!format!("{out}{err}").contains(&id), "{out}{err}");
     // ps NAME: its processes, by the engine's name, as `ps ID` by the runtime's.
     let (code, out, err) = lab.nslab(&["ps", "web"]);
     assert_eq!(code, 0, "{err}");
