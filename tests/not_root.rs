@@ -51,3 +51,27 @@ fn lessons_refuse_without_root_and_say_sudo() {
         "a refused run created its state directory"
     );
 }
+
+#[test]
+#[ignore = "needs root: run by scripts/test.sh as root"]
+fn the_engine_refuses_without_root_and_says_sudo() {
+    require_root!();
+    let nslab = env!("CARGO_BIN_EXE_nslab");
+    let root = common::state_dir().join("never-created-root");
+    let root = root.to_str().unwrap();
+    for args in [
+        &[
+            "--root", root, "run", "--rm", "--net", "none", "busybox", "true",
+        ][..],
+        &["--root", root, "image", "import", "/dev/null", "x"],
+        &["--root", root, "rm", "-f", "x"],
+    ] {
+        let (code, out, err) = as_nobody(nslab, args);
+        assert_eq!(code, 1, "{args:?}: {out}{err}");
+        assert!(
+            err.contains("needs root") && err.contains("sudo"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!common::state_dir().join("never-created").exists());
+}

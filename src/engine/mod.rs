@@ -144,6 +144,12 @@ pub enum EngineError {
     /// it did not start, a pipe, a fork, its terminal.
     #[error("the container did not start: {0}")]
     Monitor(String),
+    /// A command that changes the host, run without root.
+    #[error("nslab {command} needs root: it mounts, makes namespaces and cgroups, and writes files owned by other users")]
+    NeedsRoot {
+        /// The command.
+        command: &'static str,
+    },
     /// A mount step (the root's overlay) failed.
     #[error("failed to {step} {}", path.display())]
     Mount {
@@ -167,6 +173,9 @@ impl EngineError {
             EngineError::Network(error) => error.hint(),
             EngineError::Proxy(error) => error.hint(),
             EngineError::InitLayer(error) => error.hint(),
+            EngineError::NeedsRoot { .. } => {
+                Some("run it with sudo (the lessons 07-10 run rootless; the engine does not)".into())
+            }
             EngineError::NoSuchContainer(_) => {
                 Some("`nslab ps -a` lists the containers, by name and id".into())
             }
@@ -205,4 +214,13 @@ pub fn describe_without_hint(error: &EngineError) -> String {
         cause = inner.source();
     }
     chain.join(": ")
+}
+
+/// Refuses `command` without root, before it makes anything.
+pub fn require_root(command: &'static str) -> Result<(), EngineError> {
+    if nix::unistd::geteuid().is_root() {
+        Ok(())
+    } else {
+        Err(EngineError::NeedsRoot { command })
+    }
 }

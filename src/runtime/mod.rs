@@ -602,6 +602,20 @@ fn engine_command(
         // SAFETY: no handler is installed, only the default restored.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
+    let needs_root = match &command {
+        Command::Run { bundle: None, .. } => Some("run"),
+        Command::Stop { .. } => Some("stop"),
+        Command::Rm { .. } => Some("rm"),
+        Command::Commit { .. } => Some("commit"),
+        Command::Image(ImageCommand::Import { .. }) => Some("image import"),
+        Command::Image(ImageCommand::Rm { .. }) => Some("image rm"),
+        _ => None,
+    };
+    if let Some(what) = needs_root {
+        if let Err(error) = crate::engine::require_root(what) {
+            return Ok(Err(error));
+        }
+    }
     Ok(match command {
         Command::Run {
             bundle: None,
