@@ -53,21 +53,13 @@ pub fn run(engine: &Engine, request: RunRequest) -> Result<i32, EngineError> {
         .name
         .clone()
         .unwrap_or_else(|| container::default_name(&id));
-    let mut container = Container {
-        id: id.clone(),
-        name: name.clone(),
-        image: request.image.clone(),
-        image_id: image.id.clone(),
-        command: super::bundle::command(&image.config, &request.args),
-        created: container::now(),
-        options: request.options.clone(),
-        address: None,
-        monitor: None,
-        init: None,
-        exit_code: None,
-        finished: None,
-        oom_killed: false,
-    };
+    let mut container = Container::new(
+        id.clone(),
+        name.clone(),
+        (request.image.clone(), image.id.clone()),
+        super::bundle::command(&image.config, &request.args),
+        request.options.clone(),
+    );
     if let Err(error) = make_dirs(engine, &container) {
         let _ = fs::remove_dir_all(container.dir(engine));
         return Err(error);
@@ -265,21 +257,13 @@ fn remove(engine: &Engine, container: &Container) -> Result<(), EngineError> {
 fn orphan(engine: &Engine, id: &str) -> Option<Container> {
     let dir = engine.containers_dir().join(id);
     (container::is_id(id) && dir.is_dir() && !dir.join("container.json").exists()).then(|| {
-        Container {
-            id: id.to_string(),
-            name: String::new(),
-            image: String::new(),
-            image_id: String::new(),
-            command: Vec::new(),
-            created: String::new(),
-            options: RunOptions::default(),
-            address: None,
-            monitor: None,
-            init: None,
-            exit_code: None,
-            finished: None,
-            oom_killed: false,
-        }
+        Container::new(
+            id.to_string(),
+            String::new(),
+            (String::new(), String::new()),
+            Vec::new(),
+            RunOptions::default(),
+        )
     })
 }
 

@@ -178,6 +178,32 @@ impl std::fmt::Display for Status {
 }
 
 impl Container {
+    /// A container not yet run: `id`, named `name`, of image `image`
+    /// (as asked for) whose id is `image_id`, to run `command`.
+    pub fn new(
+        id: String,
+        name: String,
+        image: (String, String),
+        command: Vec<String>,
+        options: RunOptions,
+    ) -> Container {
+        Container {
+            id,
+            name,
+            image: image.0,
+            image_id: image.1,
+            command,
+            created: now(),
+            options,
+            address: None,
+            monitor: None,
+            init: None,
+            exit_code: None,
+            finished: None,
+            oom_killed: false,
+        }
+    }
+
     /// The first 12 hex digits, as `ps` shows ids.
     pub fn short_id(&self) -> &str {
         &self.id[..12]

@@ -253,16 +253,7 @@ pub fn prepare(network: &Network, run_dir: &Path) -> Result<Prepared, NetError> 
             // of the next container to take that number.
             let stale = leases.remove_stale()?;
             if !stale.is_empty() {
-                let mut netlink = Netlink::open()?;
-                for number in stale {
-                    let host_end = Lease { number }.host_end();
-                    if let Some(index) = netlink.link_index(&host_end)? {
-                        match netlink.delete_link(&host_end, index) {
-                            Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => {}
-                            result => result?,
-                        }
-                    }
-                }
+                delete_host_ends(&mut Netlink::open()?, stale)?;
             }
             let lease = leases.take(me)?;
             // From here on, dropping `prepared` gives the lease back.
@@ -462,18 +453,27 @@ pub fn release_stale(run_dir: &Path) -> Result<(), NetError> {
     let leases = Leases::lock(run_dir)?;
     let stale = leases.remove_stale()?;
     let mut netlink = Netlink::open()?;
-    for number in stale {
+    delete_host_ends(&mut netlink, stale)?;
+    if leases.held()? == 0 {
+        if let Some(index) = netlink.link_index(BRIDGE)? {
+            netlink.delete_link(BRIDGE, index)?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the host ends of the veth pairs of stale leases `numbers`, if
+/// they are still there (normally gone with their container's namespace).
+/// ENODEV: the kernel removed the pair meanwhile, as it tears a dead
+/// namespace down in the background.
+fn delete_host_ends(netlink: &mut Netlink, numbers: Vec<u8>) -> Result<(), NetError> {
+    for number in numbers {
         let host_end = Lease { number }.host_end();
         if let Some(index) = netlink.link_index(&host_end)? {
             match netlink.delete_link(&host_end, index) {
                 Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => {}
                 result => result?,
             }
-        }
-    }
-    if leases.held()? == 0 {
-        if let Some(index) = netlink.link_index(BRIDGE)? {
-            netlink.delete_link(BRIDGE, index)?;
         }
     }
     Ok(())

@@ -196,6 +196,57 @@ impl RuntimeError {
     }
 }
 
+/// `nslab exec`'s arguments: runc's, and docker's `-i` and `-w`.
+#[derive(Debug, clap::Args)]
+struct ExecArgs {
+    /// The process to run, as an OCI process JSON file
+    #[arg(long, short, value_name = "FILE")]
+    process: Option<PathBuf>,
+    /// Write its pid here
+    #[arg(long, value_name = "FILE")]
+    pid_file: Option<PathBuf>,
+    /// Return once it runs, instead of waiting for it
+    #[arg(long, short)]
+    detach: bool,
+    /// Give it a new terminal: relayed to yours for an engine container, else sent to --console-socket
+    #[arg(long, short)]
+    tty: bool,
+    /// The unix socket to send the new terminal's master to
+    #[arg(long, value_name = "SOCKET")]
+    console_socket: Option<PathBuf>,
+    /// More NAME=value for its environment; repeat for more
+    #[arg(long, short, value_name = "NAME=VALUE")]
+    env: Vec<String>,
+    /// Its working directory inside
+    #[arg(long, short = 'w', alias = "workdir", value_name = "DIR")]
+    cwd: Option<PathBuf>,
+    /// Accepted for docker's sake: standard input is passed on anyway
+    #[arg(long, short = 'i')]
+    interactive: bool,
+    /// The container's id (the runtime's), or an engine container's name or id
+    id: String,
+    /// The command, when there is no --process
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+impl ExecArgs {
+    /// The runtime's request.
+    fn request(self) -> exec::ExecRequest {
+        exec::ExecRequest {
+            process_file: self.process,
+            args: self.args,
+            env: self.env,
+            cwd: self.cwd,
+            detach: self.detach,
+            pid_file: self.pid_file,
+            tty: self.tty,
+            console_socket: self.console_socket,
+            console_size: None,
+        }
+    }
+}
+
 /// `nslab image …`.
 #[derive(Debug, Subcommand)]
 enum ImageCommand {
@@ -302,37 +353,7 @@ enum Command {
         format: String,
     },
     /// Run one more process in a running container
-    Exec {
-        /// The process to run, as an OCI process JSON file
-        #[arg(long, short, value_name = "FILE")]
-        process: Option<PathBuf>,
-        /// Write its pid here
-        #[arg(long, value_name = "FILE")]
-        pid_file: Option<PathBuf>,
-        /// Return once it runs, instead of waiting for it
-        #[arg(long, short)]
-        detach: bool,
-        /// Give it a new terminal (needs --console-socket)
-        #[arg(long, short)]
-        tty: bool,
-        /// The unix socket to send the new terminal's master to
-        #[arg(long, value_name = "SOCKET")]
-        console_socket: Option<PathBuf>,
-        /// More NAME=value for its environment; repeat for more
-        #[arg(long, short, value_name = "NAME=VALUE")]
-        env: Vec<String>,
-        /// Its working directory inside
-        #[arg(long, short = 'w', alias = "workdir", value_name = "DIR")]
-        cwd: Option<PathBuf>,
-        /// Accepted for docker's sake: standard input is passed on anyway
-        #[arg(long, short = 'i')]
-        interactive: bool,
-        /// The container's id (the runtime's), or an engine container's name or id
-        id: String,
-        /// The command, when there is no --process
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    Exec(ExecArgs),
     /// `ps ID`: a container's processes (the runtime's); `ps [-a]`: the engine's containers
     Ps {
         /// table, or json (an array of pids, as containerd's shim reads it)
@@ -525,30 +546,9 @@ pub fn main() -> ExitCode {
         Command::Ps { format, id, .. } => {
             lifecycle::ps(&root, id.as_deref().unwrap_or_default(), &format).map(|()| 0)
         }
-        Command::Exec {
-            process,
-            pid_file,
-            detach,
-            tty,
-            console_socket,
-            env,
-            cwd,
-            interactive: _,
-            id,
-            args,
-        } => {
-            let request = exec::ExecRequest {
-                process_file: process,
-                args,
-                env,
-                cwd,
-                detach,
-                pid_file,
-                tty,
-                console_socket,
-                console_size: None,
-            };
-            exec::exec(&root, &id, &request)
+        Command::Exec(args) => {
+            let id = args.id.clone();
+            exec::exec(&root, &id, &args.request())
         }
         Command::Features => {
             println!("{}", lifecycle::features());
@@ -643,30 +643,9 @@ fn engine_command(
         Command::Kill { id, signal, all: _ } if for_engine(&id) => {
             commands::kill(&engine, &id, &signal)
         }
-        Command::Exec {
-            process,
-            pid_file,
-            detach,
-            tty,
-            console_socket,
-            env,
-            cwd,
-            interactive: _,
-            id,
-            args,
-        } if for_engine(&id) => {
-            let request = exec::ExecRequest {
-                process_file: process,
-                args,
-                env,
-                cwd,
-                detach,
-                pid_file,
-                tty,
-                console_socket,
-                console_size: None,
-            };
-            commands::exec(&engine, &id, request)
+        Command::Exec(args) if for_engine(&args.id) => {
+            let id = args.id.clone();
+            commands::exec(&engine, &id, args.request())
         }
         Command::Logs { follow, name } => commands::logs(&engine, &name, follow),
         Command::Stop { time, names } => commands::stop(&engine, &names, time),
