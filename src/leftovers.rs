@@ -136,6 +136,9 @@ pub enum Leftover {
         /// The run directory whose leases say whether it is in use.
         run_dir: PathBuf,
     },
+    /// The bridge's bookkeeping, `<run_dir>/net` (its lock and lease
+    /// directory), with no running lesson's lease in it.
+    NetState(PathBuf),
 }
 
 /// What can go wrong while looking for or removing leftovers.
@@ -234,6 +237,15 @@ pub enum LeftoversError {
         #[source]
         source: NetError,
     },
+    /// Removing the bridge's lock and lease directory failed.
+    #[error("failed to remove {}", path.display())]
+    RemoveNetState {
+        /// `<run_dir>/net`.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: NetError,
+    },
     /// Listing the network devices over rtnetlink failed.
     #[error("failed to list the network devices")]
     ListLinks(#[source] NetlinkError),
@@ -271,7 +283,8 @@ impl LeftoversError {
             }
             LeftoversError::RemoveTree(e) => e.hint(),
             LeftoversError::RemoveRecord { source, .. } => source.hint(),
-            LeftoversError::LockLeases { source, .. } => source.hint(),
+            LeftoversError::LockLeases { source, .. }
+            | LeftoversError::RemoveNetState { source, .. } => source.hint(),
             LeftoversError::ListLinks(source) | LeftoversError::RemoveLink { source, .. } => {
                 source.hint()
             }
@@ -449,6 +462,12 @@ fn find_network_once(run_dir: &Path) -> Result<Vec<Leftover>, LeftoversError> {
     leases.sort();
     found.extend(leases.into_iter().map(Leftover::Lease));
     found.extend(bridge);
+    // Last: once the stale leases and the bridge are gone, the lock and
+    // the lease directory are no one's. Lessons remove them as the last
+    // one leaves the bridge; a killed one could not.
+    if is_dir(&run_dir.join("net")) && live_leases(run_dir)?.is_empty() {
+        found.push(Leftover::NetState(run_dir.join("net")));
+    }
     Ok(found)
 }
 
@@ -519,7 +538,8 @@ pub fn cleanup(state_dir: &Path, run_dir: &Path, dry_run: bool) -> i32 {
         "mounts below {}, .old-root and escape directories in its rootfs, half-built rootfs directories,\n\
          and System V IPC objects and POSIX queues named after a lesson whose PID is gone;\n\
          container records and address leases under {} whose lesson is gone,\n\
-         and the bridge {} and veth ends nslab<N>h here that no running lesson uses",
+         and the bridge {} and veth ends nslab<N>h here that no running lesson uses,\n\
+         and the bridge's lock and lease directory once no lease is left",
         state_dir.display(),
         run_dir.display(),
         net::BRIDGE,
@@ -609,6 +629,10 @@ impl Leftover {
             Leftover::Cgroup(path) => format!("cgroup of a killed lesson {}", path.display()),
             Leftover::Record(path) => format!("container record {}", path.display()),
             Leftover::Lease(path) => format!("address lease {}", path.display()),
+            Leftover::NetState(_) => format!(
+                "bridge's {} (no running lesson holds a lease)",
+                self.short()
+            ),
             Leftover::Link { name, .. } if name == net::BRIDGE => format!(
                 "{} (no running lesson holds an address lease)",
                 self.short()
@@ -626,6 +650,7 @@ impl Leftover {
         match self {
             Leftover::Link { name, .. } if name == net::BRIDGE => format!("bridge {name}"),
             Leftover::Link { name, .. } => format!("veth end {name}"),
+            Leftover::NetState(path) => format!("lock and lease directory {}", path.display()),
             _ => self.describe(),
         }
     }
@@ -672,6 +697,19 @@ impl Leftover {
             },
             Leftover::Lease(path) => remove_lease(path, &self.short()),
             Leftover::Link { name, run_dir } => remove_link(name, run_dir, &self.short()),
+            Leftover::NetState(net) => {
+                let run_dir = net.parent().unwrap_or(Path::new("/"));
+                // Under the lock, and only if no lease is in it by then.
+                let leases = lock_leases(run_dir)?;
+                let failed = |source| LeftoversError::RemoveNetState {
+                    path: net.clone(),
+                    source,
+                };
+                if leases.held().map_err(failed)? > 0 {
+                    return Err(LeftoversError::NowInUse { what: self.short() });
+                }
+                leases.remove_if_unused().map_err(failed)
+            }
         }
     }
 }
@@ -1182,6 +1220,34 @@ mod tests {
         Leftover::Record(path.clone()).remove().unwrap();
         assert!(!path.exists());
         assert_eq!(find_network(run.path()).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn the_bridges_bookkeeping_without_a_lease_is_a_leftover() {
+        narrate::init(true);
+        let run = tempfile::tempdir().unwrap();
+        let net = run.path().join("net");
+        // What a killed lesson leaves once its stale lease is gone.
+        drop(Leases::lock(run.path()).unwrap());
+        assert!(net.join("lock").exists());
+        let found = find_network(run.path()).unwrap();
+        assert!(
+            found.contains(&Leftover::NetState(net.clone())),
+            "{found:?}"
+        );
+        Leftover::NetState(net.clone()).remove().unwrap();
+        assert!(!net.exists());
+        // A running lesson's lease keeps it.
+        let leases = Leases::lock(run.path()).unwrap();
+        leases
+            .take(crate::record::ProcessId::of(std::process::id() as i32).unwrap())
+            .unwrap();
+        drop(leases);
+        let found = find_network(run.path()).unwrap();
+        assert!(
+            !found.contains(&Leftover::NetState(net.clone())),
+            "{found:?}"
+        );
     }
 
     #[test]

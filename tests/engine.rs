@@ -571,6 +571,8 @@ ip -o link show | cut -d: -f2 | tr -d ' ' | sort | tr '\n' ' '
     // After rm -f of all three (one whose monitor was killed, which would
     // have given its address back), their veth ends and the bridge are gone.
     assert!(out.trim_end().ends_with("lo"), "links left: {out}");
+    // And the bridge's lock and lease directory went with the last lease.
+    assert!(!lab.base.join("run/net").exists(), "run/net left");
     lab.assert_clean(&[]);
 }
 

@@ -724,7 +724,11 @@ fn network_leftovers_are_listed_by_a_dry_run_and_removed_by_cleanup() {
         // lease: its veth end has no lease, and nobody holds one.
         drop(live_claim);
         Leases::lock(&run).unwrap().give_back(live).unwrap();
-        let found = vec![link(&live.host_end(), &run), link(BRIDGE, &run)];
+        let found = vec![
+            link(&live.host_end(), &run),
+            link(BRIDGE, &run),
+            Leftover::NetState(run.join("net")),
+        ];
         assert_eq!(leftovers::find_network(&run).unwrap(), found);
         let (code, out) = nslab_cleanup(&state, &run, false);
         assert_eq!(code, 0, "{out}");
@@ -736,6 +740,9 @@ fn network_leftovers_are_listed_by_a_dry_run_and_removed_by_cleanup() {
             "{out}"
         );
         assert_eq!(links(), ["lo", "other0"]);
+        // The bridge's bookkeeping went with it.
+        assert!(!run.join("net").exists());
+        assert_eq!(leftovers::find_network(&run).unwrap(), vec![]);
     });
 }
 
@@ -750,7 +757,11 @@ fn what_was_found_unused_is_kept_when_a_lesson_starts_meanwhile() {
         let mut netlink = Netlink::open().unwrap();
         let bridge = plant_bridge(&mut netlink);
         plant_veth(&mut netlink, "nslab2h", "nslab2c", bridge);
-        let found = vec![link("nslab2h", &run), link(BRIDGE, &run)];
+        let found = vec![
+            link("nslab2h", &run),
+            link(BRIDGE, &run),
+            Leftover::NetState(run.join("net")),
+        ];
         assert_eq!(leftovers::find_network(&run).unwrap(), found);
 
         // A lesson starts and takes the lowest free address, 2: the
@@ -761,6 +772,10 @@ fn what_was_found_unused_is_kept_when_a_lesson_starts_meanwhile() {
         let kept = [
             "kept the veth end nslab2h: a lesson started".to_string(),
             "kept the bridge nslab0: a lesson started".to_string(),
+            format!(
+                "kept the lock and lease directory {}: a lesson started",
+                run.join("net").display()
+            ),
             format!(
                 "kept the address lease {}: a lesson started",
                 lease_path(&run, lease).display()
@@ -802,7 +817,11 @@ fn devices_are_judged_only_by_a_run_dir_with_leases() {
         drop(Leases::lock(&run).unwrap());
         assert_eq!(
             leftovers::find_network(&run).unwrap(),
-            [link("nslab7h", &run), link(BRIDGE, &run)]
+            [
+                link("nslab7h", &run),
+                link(BRIDGE, &run),
+                Leftover::NetState(run.join("net"))
+            ]
         );
     });
 }

@@ -44,7 +44,8 @@ const LINKS: &str = "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort |
 
 /// What is left in the run directory: lease and record files.
 fn leftovers_in(run: &std::path::Path) -> Vec<String> {
-    ["net/leases", "containers"]
+    // `net` itself: its lock and lease directory go with the last lease.
+    ["net", "net/leases", "containers"]
         .iter()
         .flat_map(|sub| {
             std::fs::read_dir(run.join(sub))

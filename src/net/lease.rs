@@ -21,7 +21,7 @@ use nix::fcntl::{Flock, FlockArg, OFlag};
 use std::fs::{self, File};
 use std::io;
 use std::net::Ipv4Addr;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// The containers' subnet, `10.213.0.0/24`: private (RFC 1918), and far
@@ -66,12 +66,31 @@ impl Lease {
 /// takes or gives back a lease, or touches the bridge.
 pub struct Leases {
     dir: PathBuf,
+    net: PathBuf,
     _lock: Flock<File>,
 }
 
 impl Leases {
     /// Makes `<run_dir>/net/leases` if needed and takes the lock.
+    ///
+    /// The last lesson off the bridge removes the lock file and the
+    /// directories ([`Leases::remove_if_unused`]), so a lesson may wake up
+    /// holding the lock of a file no longer there: it checks, and starts
+    /// again with a new one (the lock is the file's, not the path's).
+    // ANCHOR: lock
     pub fn lock(run_dir: &Path) -> Result<Leases, NetError> {
+        loop {
+            let (leases, current) = Leases::lock_once(run_dir)?;
+            if current {
+                return Ok(leases);
+            }
+        }
+    }
+    // ANCHOR_END: lock
+
+    /// One try: the lock, and whether its file is still the one at its
+    /// path (fstat(2) against stat(2): same device and inode).
+    fn lock_once(run_dir: &Path) -> Result<(Leases, bool), NetError> {
         let net = run_dir.join("net");
         let dir = net.join("leases");
         fs::DirBuilder::new()
@@ -100,10 +119,54 @@ impl Leases {
         ));
         let lock =
             Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| NetError::Leases {
-                path,
+                path: path.clone(),
                 source: io::Error::from(errno),
             })?;
-        Ok(Leases { dir, _lock: lock })
+        let locked = lock.metadata().map(|m| (m.dev(), m.ino())).ok();
+        let at_path = fs::metadata(&path).map(|m| (m.dev(), m.ino())).ok();
+        let current = locked.is_some() && locked == at_path;
+        Ok((
+            Leases {
+                dir,
+                net,
+                _lock: lock,
+            },
+            current,
+        ))
+    }
+
+    /// With no lease left (the last container off the bridge, which is
+    /// gone too), removes the lease directory, the lock file and `net/`,
+    /// so that nothing of the bridge's bookkeeping outlives the bridge.
+    /// Done holding the lock; a lesson waiting for it
+    /// then finds its file gone and makes a new one ([`Leases::lock`]).
+    pub fn remove_if_unused(self) -> Result<(), NetError> {
+        if !self.files()?.is_empty() {
+            return Ok(());
+        }
+        narrate::file_op(format!(
+            "remove {}   # no lease is left: the lock and the lease directory go too",
+            self.net.display()
+        ));
+        let removed = fs::remove_dir(&self.dir)
+            .and_then(|()| fs::remove_file(self.net.join("lock")))
+            .and_then(|()| fs::remove_dir(&self.net));
+        match removed {
+            Ok(()) => {}
+            // A lease taken meanwhile cannot be (we hold the lock); an
+            // entry someone else put there is theirs: leave it all.
+            Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => return Ok(()),
+            Err(source) => {
+                return Err(NetError::Leases {
+                    path: self.net.clone(),
+                    source,
+                })
+            }
+        }
+        // The run directory itself stays: the runtime's records and
+        // lesson 06's names are made in it by others, who do not take this
+        // lock, and would race its removal.
+        Ok(())
     }
 
     /// The lease files there are, with their numbers.
@@ -264,5 +327,43 @@ mod tests {
         assert_eq!(stale_leases(run.path()).len(), 1);
         assert_eq!(leases.remove_stale().unwrap(), vec![lease.number]);
         assert_eq!(leases.held().unwrap(), 1);
+    }
+
+    #[test]
+    fn the_last_lease_back_takes_the_lock_and_directory_with_it() {
+        let run = tempfile::tempdir().unwrap();
+        let net = run.path().join("net");
+        // A lease held: nothing goes.
+        let leases = Leases::lock(run.path()).unwrap();
+        let lease = leases.take(me()).unwrap();
+        leases.remove_if_unused().unwrap();
+        assert!(net.join("leases").join(lease.number.to_string()).exists());
+        // None held: the lock, the lease directory and net/ go; the run
+        // directory stays.
+        let leases = Leases::lock(run.path()).unwrap();
+        leases.give_back(lease).unwrap();
+        leases.remove_if_unused().unwrap();
+        assert!(!net.exists());
+        assert!(run.path().exists());
+    }
+
+    #[test]
+    fn a_lesson_waiting_on_a_removed_lock_takes_a_new_one() {
+        let run = tempfile::tempdir().unwrap();
+        let first = Leases::lock(run.path()).unwrap();
+        // A second lesson opens the lock file and waits for it.
+        let path = run.path().to_path_buf();
+        let waiter = std::thread::spawn(move || {
+            let leases = Leases::lock(&path).unwrap();
+            // What it holds is the lock at the path, not the removed file.
+            let held = leases._lock.metadata().unwrap().ino();
+            let at_path = fs::metadata(path.join("net").join("lock")).unwrap().ino();
+            (held, at_path, leases.take(me()).is_ok())
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        first.remove_if_unused().unwrap();
+        let (held, at_path, took) = waiter.join().unwrap();
+        assert_eq!(held, at_path);
+        assert!(took, "its lease directory is there again");
     }
 }

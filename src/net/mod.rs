@@ -458,6 +458,7 @@ pub fn release_stale(run_dir: &Path) -> Result<(), NetError> {
         if let Some(index) = netlink.link_index(BRIDGE)? {
             netlink.delete_link(BRIDGE, index)?;
         }
+        return leases.remove_if_unused();
     }
     Ok(())
 }
@@ -506,9 +507,10 @@ fn unplug(run_dir: &Path, lease: Lease, plugged: bool) -> Result<(), NetError> {
             narrate::explain(format!("no container is left on {BRIDGE}: it goes too"));
             netlink.delete_link(BRIDGE, index)?;
         }
-    } else {
-        narrate::explain(format!("{BRIDGE} stays: other containers are still on it"));
+        // And the bookkeeping of the bridge, with it.
+        return leases.remove_if_unused();
     }
+    narrate::explain(format!("{BRIDGE} stays: other containers are still on it"));
     Ok(())
 }
 // ANCHOR_END: unplug

@@ -438,7 +438,8 @@ enum Command {
     /// lesson is gone, and, in this network namespace, the bridge nslab0
     /// and the veth ends nslab<N>h that no running lesson uses (judged by
     /// the leases under the run directory, under their lock: give the one
-    /// the lessons used).
+    /// the lessons used), and that lock and lease directory once no lease
+    /// is left.
     Cleanup {
         /// Only list what would be removed
         #[arg(long)]
