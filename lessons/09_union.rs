@@ -103,14 +103,7 @@ fn main() -> ExitCode {
             let hierarchy = nslab::cgroup::group::Hierarchy::detect()?;
             nslab::cgroup::group::setup_plan(&hierarchy, "check", &limits)?;
         }
-        for layer in &args.layers {
-            if !layer.is_dir() {
-                return Err(nslab::overlay::OverlayError::NotADirectory {
-                    path: layer.clone(),
-                }
-                .into());
-            }
-        }
+        layers::check_given(&args.layers)?;
         // The layers live under the state directory: a path overlayfs
         // cannot take is refused before anything is built there.
         nslab::overlay::check_state_dir(
@@ -120,14 +113,7 @@ fn main() -> ExitCode {
         // What a killed run left behind, said before anything new is made.
         leftovers::warn_if_any(&args.rootfs.state_dir);
         leftovers::warn_if_any_network(&args.network.run_dir());
-        let lower = if args.layers.is_empty() {
-            vec![layers::top_layer(&base)?, base.clone()]
-        } else {
-            args.layers
-                .iter()
-                .map(|l| std::path::absolute(l).unwrap_or(l.clone()))
-                .collect()
-        };
+        let lower = layers::image(&args.layers, &base)?;
         // ANCHOR: layers
         let container = ContainerLayers::create(&args.rootfs.state_dir, args.keep)?;
         let overlay = container.overlay(lower.clone(), !root);

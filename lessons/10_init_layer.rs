@@ -99,14 +99,7 @@ fn main() -> ExitCode {
             let hierarchy = nslab::cgroup::group::Hierarchy::detect()?;
             nslab::cgroup::group::setup_plan(&hierarchy, "check", &limits)?;
         }
-        for layer in &args.layers {
-            if !layer.is_dir() {
-                return Err(nslab::overlay::OverlayError::NotADirectory {
-                    path: layer.clone(),
-                }
-                .into());
-            }
-        }
+        layers::check_given(&args.layers)?;
         // The layers live under the state directory: a path overlayfs
         // cannot take is refused before anything is built there.
         nslab::overlay::check_state_dir(
@@ -116,14 +109,7 @@ fn main() -> ExitCode {
         // What a killed run left behind, said before anything new is made.
         leftovers::warn_if_any(&args.rootfs.state_dir);
         leftovers::warn_if_any_network(&args.network.run_dir());
-        let image = if args.layers.is_empty() {
-            vec![layers::top_layer(&base)?, base.clone()]
-        } else {
-            args.layers
-                .iter()
-                .map(|l| std::path::absolute(l).unwrap_or(l.clone()))
-                .collect()
-        };
+        let image = layers::image(&args.layers, &base)?;
         let container = ContainerLayers::create(&args.rootfs.state_dir, args.keep)?;
         // ANCHOR: layers
         // The init layer on top of the image's layers, under the

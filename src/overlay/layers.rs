@@ -26,6 +26,29 @@ fn file_error(step: &'static str, path: &Path) -> impl FnOnce(std::io::Error) ->
     move |source| OverlayError::File { step, path, source }
 }
 
+/// Refuses a `--layer` that is not a directory, before anything is built.
+pub fn check_given(layers: &[PathBuf]) -> Result<(), OverlayError> {
+    match layers.iter().find(|layer| !layer.is_dir()) {
+        Some(layer) => Err(OverlayError::NotADirectory {
+            path: layer.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The image's layers, top first: the `--layer`s given, made absolute
+/// (overlayfs resolves relative paths from the mounter's directory, which
+/// the child leaves), or, without any, the top layer over `base`.
+pub fn image(given: &[PathBuf], base: &Path) -> Result<Vec<PathBuf>, OverlayError> {
+    if given.is_empty() {
+        return Ok(vec![top_layer(base)?, base.to_path_buf()]);
+    }
+    Ok(given
+        .iter()
+        .map(|layer| std::path::absolute(layer).unwrap_or(layer.clone()))
+        .collect())
+}
+
 /// The top layer beside `rootfs` (the base), made if missing: staged in
 /// `.rootfs.building-<pid>` and renamed, as the rootfs itself is.
 pub fn top_layer(rootfs: &Path) -> Result<PathBuf, OverlayError> {
