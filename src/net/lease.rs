@@ -79,10 +79,26 @@ impl Leases {
     /// again with a new one (the lock is the file's, not the path's).
     // ANCHOR: lock
     pub fn lock(run_dir: &Path) -> Result<Leases, NetError> {
+        // Each retry follows another lesson's removal, which needs the
+        // lock in between: a few are plenty; more means something else is
+        // removing the directory, and an error says so.
+        let mut tries = 0;
         loop {
-            let (leases, current) = Leases::lock_once(run_dir)?;
-            if current {
-                return Ok(leases);
+            tries += 1;
+            match Leases::lock_once(run_dir) {
+                Ok((leases, true)) => return Ok(leases),
+                // Locked a removed file, or the directory went between
+                // making it and opening the lock in it: again.
+                Ok((_, false)) if tries < 100 => {}
+                Err(NetError::Leases { source, .. })
+                    if source.kind() == io::ErrorKind::NotFound && tries < 100 => {}
+                Ok((_, false)) => {
+                    return Err(NetError::Leases {
+                        path: run_dir.join("net").join("lock"),
+                        source: io::Error::other("it keeps being removed under us"),
+                    })
+                }
+                Err(error) => return Err(error),
             }
         }
     }
