@@ -51,29 +51,13 @@ fn counter(out: &str, label: &str) -> f64 {
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn settings() -> insta::Settings {
-    let mut settings = common::settings();
-    // nslab's parent cgroups are shared by every container: whether this
-    // run makes them (and removes them) depends on other runs at the time.
-    settings.add_filter(r"(?m)^→ (?:mkdir|rmdir) /sys/fs/cgroup/[\w,]+/nslab\n", "");
-    settings.add_filter(r"nslab/\d+", "nslab/[PID]");
-    settings.add_filter(r#"cgroup\.procs <- "\d+""#, r#"cgroup.procs <- "[PID]""#);
-    settings.add_filter(r"netns \d+", "netns [PID]");
+    let run = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("run-08-demo");
+    let mut settings = common::container_settings(&run);
     settings.add_filter(
         r"(?m)^(  host: (?:peak memory|CPU time):\s+)[\d.]+",
         "$1[N]",
     );
     settings.add_filter(r"time=[0-9.]+ ms", "time=[T] ms");
-    settings.add_filter(
-        r"(?m)^→ ip link show nslab2h   # RTM_GETLINK\n(?:  nslab2h is link \d+\n→ ip link del nslab2h   # RTM_DELLINK\n|  no link called nslab2h\n)(?:  nslab2h went with the container's namespace: a veth pair dies with either end\n)?",
-        "[THE HOST'S END nslab2h: DELETED, OR GONE WITH THE CONTAINER'S NAMESPACE]\n",
-    );
-    let run = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("run-08-demo");
-    let relative = run
-        .strip_prefix(env!("CARGO_MANIFEST_DIR"))
-        .map(|p| format!("./{}", p.display()))
-        .unwrap_or_default();
-    settings.add_filter(&regex::escape(&relative), "[RUN]");
-    settings.add_filter(&regex::escape(&run.display().to_string()), "[RUN]");
     settings
 }
 

@@ -37,32 +37,12 @@ fn lesson(name: &str, args: &[&str]) -> (i32, String, String) {
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn settings() -> insta::Settings {
-    let mut settings = common::settings();
-    settings.add_filter(r"\.nslab-overlay-\d+", ".nslab-overlay-[PID]");
-    settings.add_filter(r"(?m)^→ (?:mkdir|rmdir) /sys/fs/cgroup/[\w,]+/nslab\n", "");
-    settings.add_filter(r"nslab/\d+", "nslab/[PID]");
-    settings.add_filter(r#"cgroup\.procs <- "\d+""#, r#"cgroup.procs <- "[PID]""#);
-    settings.add_filter(r"netns \d+", "netns [PID]");
+    let run = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("run-09-demo");
+    let mut settings = common::container_settings(&run);
     settings.add_filter(
         r"(?m)^(  host: (?:peak memory|CPU time):\s+)[\d.]+",
         "$1[N]",
     );
-    settings.add_filter(
-        r"(?m)^→ ip link show nslab2h   # RTM_GETLINK\n(?:  nslab2h is link \d+\n→ ip link del nslab2h   # RTM_DELLINK\n|  no link called nslab2h\n)(?:  nslab2h went with the container's namespace: a veth pair dies with either end\n)?",
-        "[THE HOST'S END nslab2h: DELETED, OR GONE WITH THE CONTAINER'S NAMESPACE]\n",
-    );
-    // Made by an earlier run, or by this one.
-    settings.add_filter(
-        r"(?m)^→ make the layer \[STATE\]/layer-top: it adds /etc/motd, and deletes /linuxrc with a whiteout\n",
-        "",
-    );
-    let run = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("run-09-demo");
-    let relative = run
-        .strip_prefix(env!("CARGO_MANIFEST_DIR"))
-        .map(|p| format!("./{}", p.display()))
-        .unwrap_or_default();
-    settings.add_filter(&regex::escape(&relative), "[RUN]");
-    settings.add_filter(&regex::escape(&run.display().to_string()), "[RUN]");
     settings
 }
 

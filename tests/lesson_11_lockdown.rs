@@ -417,23 +417,11 @@ fn a_killed_lesson_leaves_no_container_and_cleanup_removes_the_rest() {
 }
 
 fn settings() -> insta::Settings {
-    let mut settings = common::settings();
-    settings.add_filter(r"\.nslab-overlay-\d+", ".nslab-overlay-[PID]");
+    let run = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("run-11-demo");
+    let mut settings = common::container_settings(&run);
     settings.add_filter(
         r"layer-escapes-[0-9a-f]+-[0-9a-f]+",
         "layer-escapes-[BUILD]",
-    );
-    settings.add_filter(r"(?m)^→ (?:mkdir|rmdir) /sys/fs/cgroup/[\w,]+/nslab\n", "");
-    settings.add_filter(r"nslab/\d+", "nslab/[PID]");
-    settings.add_filter(r#"cgroup\.procs <- "\d+""#, r#"cgroup.procs <- "[PID]""#);
-    settings.add_filter(r"netns \d+", "netns [PID]");
-    settings.add_filter(
-        r"(?m)^→ ip link show nslab2h   # RTM_GETLINK\n(?:  nslab2h is link \d+\n→ ip link del nslab2h   # RTM_DELLINK\n|  no link called nslab2h\n)(?:  nslab2h went with the container's namespace: a veth pair dies with either end\n)?",
-        "[THE HOST'S END nslab2h: DELETED, OR GONE WITH THE CONTAINER'S NAMESPACE]\n",
-    );
-    settings.add_filter(
-        r"(?m)^→ make the layer \[STATE\]/layer-top: it adds /etc/motd, and deletes /linuxrc with a whiteout\n",
-        "",
     );
     // The corpus's layer is built once per build of the lesson.
     settings.add_filter(
@@ -441,15 +429,7 @@ fn settings() -> insta::Settings {
         "",
     );
     settings.add_filter(r"\(\d+ entries\)", "([N] entries)");
-
     settings.add_filter(r"read \d+ bytes of", "read [N] bytes of");
-    let run = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("run-11-demo");
-    let relative = run
-        .strip_prefix(env!("CARGO_MANIFEST_DIR"))
-        .map(|p| format!("./{}", p.display()))
-        .unwrap_or_default();
-    settings.add_filter(&regex::escape(&relative), "[RUN]");
-    settings.add_filter(&regex::escape(&run.display().to_string()), "[RUN]");
     settings
 }
 

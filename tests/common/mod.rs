@@ -210,6 +210,36 @@ pub fn settings() -> insta::Settings {
     settings
 }
 
+/// [`settings`], plus what differs from run to run in a container lesson
+/// (06 on) whose run directory is `run`: pids in names (the overlay's
+/// layer, the cgroup, netns), nslab's shared parent cgroups (made or
+/// removed by whichever run is first or last), the host's veth end
+/// (deleted, or gone already with the container's namespace), the top
+/// layer (made by this run or an earlier one), and `run` as `[RUN]`.
+pub fn container_settings(run: &Path) -> insta::Settings {
+    let mut settings = settings();
+    settings.add_filter(r"\.nslab-overlay-\d+", ".nslab-overlay-[PID]");
+    settings.add_filter(r"(?m)^→ (?:mkdir|rmdir) /sys/fs/cgroup/[\w,]+/nslab\n", "");
+    settings.add_filter(r"nslab/\d+", "nslab/[PID]");
+    settings.add_filter(r#"cgroup\.procs <- "\d+""#, r#"cgroup.procs <- "[PID]""#);
+    settings.add_filter(r"netns \d+", "netns [PID]");
+    settings.add_filter(
+        r"(?m)^→ ip link show nslab2h   # RTM_GETLINK\n(?:  nslab2h is link \d+\n→ ip link del nslab2h   # RTM_DELLINK\n|  no link called nslab2h\n)(?:  nslab2h went with the container's namespace: a veth pair dies with either end\n)?",
+        "[THE HOST'S END nslab2h: DELETED, OR GONE WITH THE CONTAINER'S NAMESPACE]\n",
+    );
+    settings.add_filter(
+        r"(?m)^→ make the layer \[STATE\]/layer-top: it adds /etc/motd, and deletes /linuxrc with a whiteout\n",
+        "",
+    );
+    let relative = run
+        .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+        .map(|p| format!("./{}", p.display()))
+        .unwrap_or_default();
+    settings.add_filter(&regex::escape(&relative), "[RUN]");
+    settings.add_filter(&regex::escape(&run.display().to_string()), "[RUN]");
+    settings
+}
+
 /// The path of a file in the rootfs, as the host sees it.
 pub fn in_rootfs(path: &str) -> PathBuf {
     rootfs().join(Path::new(path).strip_prefix("/").unwrap_or(Path::new(path)))
